@@ -1,0 +1,407 @@
+"""Lenient models of Graph security incidents, alerts and evidence.
+
+Real payloads carry ``""`` where a value is missing, PascalCase enums from older pipelines, ``tags``
+instead of ``customTags``, ``alerts`` as a lone object, and keys nobody has documented yet. These
+models accept all of that, normalise what the product relies on, and keep every unknown key
+(``extra="allow"``): nothing Microsoft sent is dropped. The raw dict is stored separately, as received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
+
+MDO_SERVICE_SOURCE = "microsoftDefenderForOffice365"
+
+_ENUMS: dict[str, tuple[str, ...]] = {
+    "incident_status": ("active", "resolved", "inProgress", "redirected", "awaitingAction", "unknownFutureValue"),
+    "alert_status": ("unknown", "new", "inProgress", "resolved", "unknownFutureValue"),
+    "severity": ("unknown", "informational", "low", "medium", "high", "unknownFutureValue"),
+    "classification": (
+        "unknown",
+        "falsePositive",
+        "truePositive",
+        "informationalExpectedActivity",
+        "unknownFutureValue",
+    ),
+    "verdict": ("unknown", "suspicious", "malicious", "noThreatsFound", "unknownFutureValue"),
+    "service_source": (
+        "unknown",
+        "microsoftDefenderForEndpoint",
+        "microsoftDefenderForIdentity",
+        "microsoftDefenderForCloudApps",
+        "microsoftDefenderForOffice365",
+        "microsoft365Defender",
+        "azureAdIdentityProtection",
+        "microsoftAppGovernance",
+        "dataLossPrevention",
+        "unknownFutureValue",
+        "microsoftDefenderForCloud",
+        "microsoftSentinel",
+        "microsoftInsiderRiskManagement",
+    ),
+}
+_ENUM_LOOKUP = {name: {m.lower(): m for m in members} for name, members in _ENUMS.items()}
+
+
+def blank_to_none(value: Any) -> Any:
+    """Graph writes ``""`` (sometimes padded) where a value is missing."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def normalize_enum(kind: str, value: Any) -> str | None:
+    """Graph's camelCase member for a value in any case; unknown members are kept, trimmed.
+
+    :param kind: which enumeration (a key of ``_ENUMS``).
+    :param value: the value as received.
+    """
+    value = blank_to_none(value)
+    if value is None:
+        return None
+    text = str(value).strip()
+    return _ENUM_LOOKUP[kind].get(text.lower(), text)
+
+
+def _parse_time(value: Any) -> GraphTime | None:
+    value = blank_to_none(value)
+    if value is None or isinstance(value, GraphTime):
+        return value
+    return GraphTime.parse(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise ValueError(f"expected a list, got {type(value).__name__}")
+
+
+def evidence_kind(odata_type: Any) -> str:
+    """The short evidence type: ``#microsoft.graph.security.urlEvidence`` -> ``urlEvidence``.
+
+    Matching is case-insensitive, with or without the leading ``#``; an unrecognised type keeps its
+    own last segment, and a missing one is ``unknown``.
+
+    :param odata_type: the ``@odata.type`` as received.
+    """
+    text = blank_to_none(odata_type)
+    if not isinstance(text, str):
+        return "unknown"
+    short = text.strip().lstrip("#").rsplit(".", 1)[-1]
+    return _KNOWN_EVIDENCE.get(short.lower(), short)
+
+
+_KNOWN_EVIDENCE = {
+    name.lower(): name
+    for name in (
+        "analyzedMessageEvidence",
+        "mailboxEvidence",
+        "mailClusterEvidence",
+        "urlEvidence",
+        "userEvidence",
+        "ipEvidence",
+        "fileEvidence",
+        "deviceEvidence",
+        "processEvidence",
+        "cloudApplicationEvidence",
+        "submissionMailEvidence",
+        "teamsMessageEvidence",
+        "registryKeyEvidence",
+        "registryValueEvidence",
+        "oauthApplicationEvidence",
+        "securityGroupEvidence",
+        "mailboxConfigurationEvidence",
+        "blobEvidence",
+        "amazonResourceEvidence",
+        "azureResourceEvidence",
+        "googleCloudResourceEvidence",
+        "hostLogonSessionEvidence",
+        "kubernetesPodEvidence",
+        "dnsEvidence",
+    )
+}
+
+
+class _GraphModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
+
+
+class Evidence(_GraphModel):
+    """One evidence item; every key is kept, only the common ones are typed."""
+
+    odata_type: str | None = Field(default=None, alias="@odata.type")
+    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+    verdict: str | None = None
+    remediation_status: str | None = Field(default=None, alias="remediationStatus")
+    roles: list[str] = Field(default_factory=list)
+    detailed_roles: list[str] = Field(default_factory=list, alias="detailedRoles")
+    tags: list[str] = Field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return evidence_kind(self.odata_type)
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> GraphTime | None:
+        try:
+            return _parse_time(value)
+        except InvalidTimestamp:
+            return None  # an unreadable evidence time must not cost the whole incident
+
+    @field_validator("verdict", mode="before")
+    @classmethod
+    def _verdict(cls, value: Any) -> str | None:
+        return normalize_enum("verdict", value)
+
+    @field_validator("remediation_status", mode="before")
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return blank_to_none(value)
+
+    @field_validator("roles", "detailed_roles", "tags", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> list[Any]:
+        return [v for v in _as_list(value) if blank_to_none(v) is not None]
+
+
+class Comment(_GraphModel):
+    """An incident or alert comment (older payloads say ``createdBy``/``createdTime``)."""
+
+    comment: str | None = None
+    created_by: str | None = Field(default=None, alias="createdByDisplayName")
+    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("createdByDisplayName", data.get("createdBy"))
+            data.setdefault("createdDateTime", data.get("createdTime"))
+        return data
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> GraphTime | None:
+        try:
+            return _parse_time(value)
+        except InvalidTimestamp:
+            return None
+
+
+class Alert(_GraphModel):
+    """An alert (alerts_v2 shape), as expanded inside an incident."""
+
+    id: str
+    incident_id: str | None = Field(default=None, alias="incidentId")
+    provider_alert_id: str | None = Field(default=None, alias="providerAlertId")
+    title: str | None = None
+    description: str | None = None
+    status: str | None = None
+    severity: str | None = None
+    classification: str | None = None
+    determination: str | None = None
+    service_source: str | None = Field(default=None, alias="serviceSource")
+    detection_source: str | None = Field(default=None, alias="detectionSource")
+    product_name: str | None = Field(default=None, alias="productName")
+    category: str | None = None
+    mitre_techniques: list[str] = Field(default_factory=list, alias="mitreTechniques")
+    threat_display_name: str | None = Field(default=None, alias="threatDisplayName")
+    threat_family_name: str | None = Field(default=None, alias="threatFamilyName")
+    alert_web_url: str | None = Field(default=None, alias="alertWebUrl")
+    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+    last_update: GraphTime | None = Field(default=None, alias="lastUpdateDateTime")
+    first_activity: GraphTime | None = Field(default=None, alias="firstActivityDateTime")
+    last_activity: GraphTime | None = Field(default=None, alias="lastActivityDateTime")
+    resolved: GraphTime | None = Field(default=None, alias="resolvedDateTime")
+    evidence: list[Evidence] = Field(default_factory=list)
+    comments: list[Comment] = Field(default_factory=list)
+
+    @property
+    def is_mdo(self) -> bool:
+        return (self.service_source or "").lower() == MDO_SERVICE_SOURCE.lower()
+
+    @field_validator("id", "incident_id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        value = blank_to_none(value)
+        return None if value is None else str(value).strip()
+
+    @field_validator(
+        "title",
+        "description",
+        "provider_alert_id",
+        "determination",
+        "detection_source",
+        "product_name",
+        "category",
+        "threat_display_name",
+        "threat_family_name",
+        mode="before",
+    )
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return blank_to_none(value)
+
+    @field_validator("alert_web_url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> Any:
+        value = blank_to_none(value)
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> str | None:
+        return normalize_enum("alert_status", value)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> str | None:
+        return normalize_enum("severity", value)
+
+    @field_validator("classification", mode="before")
+    @classmethod
+    def _classification(cls, value: Any) -> str | None:
+        return normalize_enum("classification", value)
+
+    @field_validator("service_source", mode="before")
+    @classmethod
+    def _service_source(cls, value: Any) -> str | None:
+        return normalize_enum("service_source", value)
+
+    @field_validator("created", "last_update", "first_activity", "last_activity", "resolved", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> GraphTime | None:
+        try:
+            return _parse_time(value)
+        except InvalidTimestamp:
+            return None
+
+    @field_validator("evidence", "comments", "mitre_techniques", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> list[Any]:
+        return _as_list(value)
+
+
+class Incident(_GraphModel):
+    """A security incident. ``id`` and ``lastUpdateDateTime`` are required: without them a record
+    can be neither deduplicated nor ordered, so it is quarantined instead."""
+
+    id: str
+    last_update: GraphTime = Field(alias="lastUpdateDateTime")
+    tenant_id: str | None = Field(default=None, alias="tenantId")
+    display_name: str | None = Field(default=None, alias="displayName")
+    status: str | None = None
+    severity: str | None = None
+    classification: str | None = None
+    determination: str | None = None
+    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+    assigned_to: str | None = Field(default=None, alias="assignedTo")
+    incident_web_url: str | None = Field(default=None, alias="incidentWebUrl")
+    redirect_incident_id: str | None = Field(default=None, alias="redirectIncidentId")
+    custom_tags: list[str] = Field(default_factory=list, alias="customTags")
+    system_tags: list[str] = Field(default_factory=list, alias="systemTags")
+    description: str | None = None
+    summary: str | None = None
+    resolving_comment: str | None = Field(default=None, alias="resolvingComment")
+    last_modified_by: str | None = Field(default=None, alias="lastModifiedBy")
+    priority_score: int | None = Field(default=None, alias="priorityScore")
+    comments: list[Comment] = Field(default_factory=list)
+    alerts: list[Alert] = Field(default_factory=list)
+
+    @property
+    def has_mdo_alert(self) -> bool:
+        return any(alert.is_mdo for alert in self.alerts)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_tags(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "customTags" not in data and "tags" in data:
+            data = dict(data)
+            data["customTags"] = data["tags"]
+        return data
+
+    @field_validator("id", "redirect_incident_id", mode="before")
+    @classmethod
+    def _id(cls, value: Any) -> Any:
+        value = blank_to_none(value)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ValueError(f"an incident id must be a string or an integer, got {type(value).__name__}")
+        return str(value).strip()
+
+    @field_validator("last_update", mode="before")
+    @classmethod
+    def _required_time(cls, value: Any) -> GraphTime:
+        value = blank_to_none(value)
+        if value is None:
+            raise ValueError("lastUpdateDateTime is missing")
+        return GraphTime.parse(value) if not isinstance(value, GraphTime) else value
+
+    @field_validator("created", mode="before")
+    @classmethod
+    def _time(cls, value: Any) -> GraphTime | None:
+        try:
+            return _parse_time(value)
+        except InvalidTimestamp:
+            return None
+
+    @field_validator(
+        "tenant_id",
+        "display_name",
+        "determination",
+        "assigned_to",
+        "description",
+        "summary",
+        "resolving_comment",
+        "last_modified_by",
+        mode="before",
+    )
+    @classmethod
+    def _blank(cls, value: Any) -> Any:
+        return blank_to_none(value)
+
+    @field_validator("incident_web_url", mode="before")
+    @classmethod
+    def _url(cls, value: Any) -> Any:
+        value = blank_to_none(value)
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> str | None:
+        return normalize_enum("incident_status", value)
+
+    @field_validator("severity", mode="before")
+    @classmethod
+    def _severity(cls, value: Any) -> str | None:
+        return normalize_enum("severity", value)
+
+    @field_validator("classification", mode="before")
+    @classmethod
+    def _classification(cls, value: Any) -> str | None:
+        return normalize_enum("classification", value)
+
+    @field_validator("priority_score", mode="before")
+    @classmethod
+    def _score(cls, value: Any) -> Any:
+        value = blank_to_none(value)
+        try:
+            return None if value is None else int(value)
+        except (TypeError, ValueError):
+            return None
+
+    @field_validator("custom_tags", "system_tags", "comments", "alerts", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> list[Any]:
+        return _as_list(value)
