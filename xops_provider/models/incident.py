@@ -17,7 +17,14 @@ from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 MDO_SERVICE_SOURCE = "microsoftDefenderForOffice365"
 
 _ENUMS: dict[str, tuple[str, ...]] = {
-    "incident_status": ("active", "resolved", "inProgress", "redirected", "awaitingAction", "unknownFutureValue"),
+    "incident_status": (
+        "active",
+        "resolved",
+        "inProgress",
+        "redirected",
+        "awaitingAction",
+        "unknownFutureValue",
+    ),
     "alert_status": ("unknown", "new", "inProgress", "resolved", "unknownFutureValue"),
     "severity": ("unknown", "informational", "low", "medium", "high", "unknownFutureValue"),
     "classification": (
