@@ -13,4 +13,5 @@ os.environ.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)
 pytest_plugins = [
     "tests.fixtures.simulator",
     "tests.fixtures.store",
+    "tests.fixtures.airflow",
 ]
