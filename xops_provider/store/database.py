@@ -1,0 +1,279 @@
+"""Where the store lives: SQLAlchemy URLs from connection fields, engines, locks and migrations.
+
+The URL is built from a connection's *fields*, never from Airflow's ``get_uri()``: Airflow turns
+``postgresql://`` into the conn type ``postgres`` and answers ``postgres://``, which SQLAlchemy
+rejects, and it parses ``sqlite:////abs/path.db`` into an empty host with the path in ``schema``.
+This module imports no Airflow; the hook hands the fields over.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import StaticPool
+
+SQLITE_CONN_TYPES = frozenset({"sqlite"})
+POSTGRES_CONN_TYPES = frozenset({"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"})
+
+# libpq keywords a connection's extra may carry; anything else (Airflow's own keys) stays out of the URL.
+_LIBPQ_KEYWORDS = frozenset(
+    {
+        "sslmode",
+        "sslcert",
+        "sslkey",
+        "sslrootcert",
+        "sslcrl",
+        "sslpassword",
+        "application_name",
+        "connect_timeout",
+        "options",
+        "target_session_attrs",
+        "keepalives",
+        "keepalives_idle",
+        "keepalives_interval",
+        "keepalives_count",
+        "gssencmode",
+        "channel_binding",
+    }
+)
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+class StoreConfigurationError(ValueError):
+    """A connection that does not describe a usable store."""
+
+
+class LockTimeout(TimeoutError):
+    """Another process held a store lock for longer than the caller would wait."""
+
+
+def default_sqlite_path(airflow_home: str | os.PathLike[str]) -> Path:
+    """The embedded store: ``$AIRFLOW_HOME/xops/stories.db``.
+
+    :param airflow_home: Airflow's home folder.
+    """
+    return Path(airflow_home) / "xops" / "stories.db"
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> URL:
+    """The SQLAlchemy URL of a SQLite file.
+
+    :param path: the database file; relative paths are made absolute so that locks sit beside it.
+    """
+    return URL.create("sqlite+pysqlite", database=str(Path(path).expanduser().absolute()))
+
+
+def url_from_connection(
+    *,
+    conn_type: str | None,
+    host: str | None = None,
+    port: int | None = None,
+    login: str | None = None,
+    password: str | None = None,
+    schema: str | None = None,
+    extra: str | Mapping[str, Any] | None = None,
+) -> URL:
+    """Build the SQLAlchemy URL of the store from a connection's fields.
+
+    :param conn_type: ``sqlite``, or ``postgres``/``postgresql`` (psycopg 3 is always the driver).
+    :param host: the PostgreSQL host; for SQLite, the file path when ``schema`` is empty.
+    :param port: the PostgreSQL port.
+    :param login: the PostgreSQL user.
+    :param password: the PostgreSQL password.
+    :param schema: the PostgreSQL database; for SQLite, the file path as Airflow parses
+        ``sqlite:////abs/path.db``.
+    :param extra: the connection's extra (JSON text or a mapping); libpq keywords such as ``sslmode``
+        are passed on to PostgreSQL.
+    """
+    kind = (conn_type or "").strip().lower()
+    if kind in SQLITE_CONN_TYPES:
+        path = schema or host
+        if not path:
+            raise StoreConfigurationError("a sqlite store connection needs the database file path")
+        return sqlite_url(path)
+    if kind in POSTGRES_CONN_TYPES:
+        if not schema:
+            raise StoreConfigurationError("a postgres store connection needs the database name in 'schema'")
+        return URL.create(
+            "postgresql+psycopg",
+            username=login or None,
+            password=password or None,
+            host=host or None,
+            port=port or None,
+            database=schema,
+            query=_libpq_options(extra),
+        )
+    raise StoreConfigurationError(
+        f"unsupported store connection type {conn_type!r}: use 'sqlite' or 'postgres'"
+    )
+
+
+def _libpq_options(extra: str | Mapping[str, Any] | None) -> dict[str, str]:
+    if not extra:
+        return {}
+    if isinstance(extra, str):
+        try:
+            extra = json.loads(extra)
+        except ValueError as err:
+            raise StoreConfigurationError("the store connection's extra is not valid JSON") from err
+    if not isinstance(extra, Mapping):
+        raise StoreConfigurationError("the store connection's extra must be a JSON object")
+    return {key: str(value) for key, value in extra.items() if key in _LIBPQ_KEYWORDS and value is not None}
+
+
+def create_store_engine(url: str | URL) -> Engine:
+    """An engine tuned for the store.
+
+    SQLite runs in WAL mode with a busy timeout and foreign keys on, and its transactions start with
+    ``BEGIN IMMEDIATE`` when the engine is used through :func:`writer`, so that two writers queue on
+    the busy timeout instead of failing on a lock upgrade. PostgreSQL pings pooled connections, so a
+    backend that was terminated is replaced instead of failing the next batch.
+
+    :param url: the SQLAlchemy URL (``postgresql://`` is read as psycopg 3).
+    """
+    url = make_url(url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    if url.get_backend_name() == "sqlite":
+        database = url.database or ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if not database or database == ":memory:":
+            # One shared connection, or every checkout would see a new, empty database.
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            engine = create_engine(url)
+        _configure_sqlite(engine)
+        return engine
+    if url.get_backend_name() != "postgresql":
+        raise StoreConfigurationError(f"unsupported store database {url.get_backend_name()!r}")
+    return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("xops_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, marked so that SQLite takes its write lock when a transaction begins.
+
+    :param engine: a store engine.
+    """
+    return engine.execution_options(xops_write=True)
+
+
+def lock_key(name: str) -> int:
+    """A stable signed 64-bit key for a PostgreSQL advisory lock.
+
+    :param name: what the lock protects, for example ``sync:default``.
+    """
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _lock_path(engine: Engine, name: str) -> Path | None:
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return None  # a private in-memory database has no second process to exclude
+    digest = hashlib.blake2b(name.encode(), digest_size=6).hexdigest()
+    return Path(f"{database}.{digest}.lock")
+
+
+@contextlib.contextmanager
+def named_lock(engine: Engine, name: str, *, timeout: float | None = None, poll: float = 0.2) -> Iterator[None]:
+    """Hold an exclusive lock between processes; the OS or the server releases it if the holder dies.
+
+    PostgreSQL: a session advisory lock on a connection of its own. SQLite: ``fcntl.flock`` on a
+    lock file next to the database file.
+
+    :param engine: the store engine.
+    :param name: what the lock protects.
+    :param timeout: seconds to wait for it; ``None`` waits as long as it takes.
+    :param poll: seconds between attempts.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    if engine.dialect.name == "postgresql":
+        key = lock_key(name)
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                _wait_or_raise(deadline, name, poll)
+            try:
+                yield
+            finally:
+                with contextlib.suppress(Exception):  # a dead backend already released it
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        return
+    path = _lock_path(engine, name)
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+b") as handle:
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                _wait_or_raise(deadline, name, poll)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _wait_or_raise(deadline: float | None, name: str, poll: float) -> None:
+    if deadline is not None and time.monotonic() >= deadline:
+        raise LockTimeout(f"the store lock {name!r} is held by another process")
+    time.sleep(poll)
+
+
+def upgrade_schema(engine: Engine) -> None:
+    """Bring the schema to the latest revision; safe to run twice or from two processes at once.
+
+    :param engine: the store engine.
+    """
+    with named_lock(engine, "migrate"), writer(engine).begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(_MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def schema_revision(engine: Engine) -> str | None:
+    """The store's current schema revision, ``None`` before the first migration.
+
+    :param engine: the store engine.
+    """
+    from alembic.runtime.migration import MigrationContext
+
+    from xops_provider.store.tables import VERSION_TABLE
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()

@@ -1,0 +1,794 @@
+"""The story store: raw incident versions, incident heads, sync state, quarantine and stories.
+
+One class, :class:`Store`, serves three readers: the sync engine (batches committed with their
+watermark), the story producer (:class:`~xops_provider.stories.ports.StoryRepository`) and the CLI,
+audit and Workbench (read helpers). Every write is one transaction; inserts are batched per call,
+never one round trip per row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy import Connection, Engine, Table, case, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
+from xops_provider.store import tables as t
+from xops_provider.store.database import create_store_engine, named_lock, upgrade_schema, writer
+from xops_provider.stories.ports import IncidentHead, IncidentVersion
+
+# Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+_ENTITY_VALUE_MAX = 1000
+_STORY_REQUIRED = ("story_id", "tenant_id", "source_incident_id", "title", "criticality", "status")
+
+
+class TransientStoreError(Exception):
+    """The database went away or was busy; the same call can be retried as it stands."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A validated incident version for :meth:`Store.commit_batch`.
+
+    :param incident_id: Defender's incident id.
+    :param last_update: the version's ``lastUpdateDateTime``.
+    :param payload: the incident as received, as JSON text.
+    :param status: the normalised incident status.
+    :param redirect_incident_id: the survivor a redirected incident names.
+    :param has_mdo_alert: whether this version holds a Defender for Office 365 alert.
+    """
+
+    incident_id: str
+    last_update: GraphTime
+    payload: str
+    status: str | None
+    redirect_incident_id: str | None
+    has_mdo_alert: bool
+
+    @property
+    def key(self) -> str:
+        """The dedup key within a tenant: ``<incident id>@<ticks>``."""
+        return f"{self.incident_id}@{self.last_update.ticks}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineEntry:
+    """A record that could not be accepted.
+
+    :param kind: what it was, for example ``incident``.
+    :param record_id: its id, when it had a readable one.
+    :param reason: why it was refused, for a human.
+    :param payload: the record as received, as text.
+    """
+
+    kind: str
+    record_id: str | None
+    reason: str
+    payload: str
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity of the bad record: the same bytes reread add no row."""
+        return hashlib.sha256(f"{self.kind}\n{self.payload}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedRecord:
+    """A quarantined record as stored.
+
+    :param integration: the integration that read it.
+    :param tenant_id: the tenant.
+    :param kind: what it was.
+    :param record_id: its id, if readable.
+    :param reason: why it was refused.
+    :param payload: the record as received.
+    :param first_seen_at: when it was first quarantined.
+    """
+
+    integration: str
+    tenant_id: str
+    kind: str
+    record_id: str | None
+    reason: str
+    payload: str
+    first_seen_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    """Where an integration's sync stands.
+
+    :param integration: the integration.
+    :param tenant_id: its tenant.
+    :param watermark: the latest ``lastUpdateDateTime`` stored, ``None`` before any.
+    :param overlap_seconds: how far below the watermark the next run rereads.
+    :param lookback_start: where the first run started.
+    :param seen: dedup keys (``<incident id>@<ticks>``) stored within the overlap window.
+    :param runs: completed runs.
+    :param batches: committed batches.
+    :param versions_stored: new versions stored, all runs.
+    :param quarantined: records quarantined, all runs.
+    """
+
+    integration: str
+    tenant_id: str
+    watermark: GraphTime | None
+    overlap_seconds: int
+    lookback_start: GraphTime
+    seen: frozenset[str]
+    runs: int = 0
+    batches: int = 0
+    versions_stored: int = 0
+    quarantined: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What one committed batch changed.
+
+    :param stored: versions newly stored.
+    :param duplicates: versions that were already stored.
+    :param quarantined: records newly quarantined.
+    """
+
+    stored: int
+    duplicates: int
+    quarantined: int
+
+
+def utc_now() -> str:
+    """The wall clock in the store's seven-digit form."""
+    return GraphTime.from_datetime(dt.datetime.now(dt.UTC)).isoformat()
+
+
+def normalize_entity_value(kind: str, value: str) -> str:
+    """An entity value as the index keys it, so that joins (users, domains, IPs) match.
+
+    Identifiers that are case-insensitive are lower-cased; a URL keeps its path and query as they
+    are but lower-cases the scheme and host. Long values are cut: the document keeps the full text.
+
+    :param kind: the entity type.
+    :param value: the value as the document has it.
+    """
+    text = value.strip()
+    if kind == "url":
+        with contextlib.suppress(ValueError):
+            parts = urlsplit(text)
+            text = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+    elif kind not in ("process", "other"):
+        text = text.lower()
+    return text[:_ENTITY_VALUE_MAX]
+
+
+def _canonical_time(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    try:
+        return GraphTime.parse(value).isoformat()
+    except InvalidTimestamp:
+        return str(value)[:32]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Store:
+    """The repository over the story store's tables.
+
+    Use :meth:`open` to get one with its schema migrated.
+
+    :param engine: an engine from :func:`~xops_provider.store.database.create_store_engine`.
+    """
+
+    def __init__(self, *, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = writer(engine)
+        self._dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str | URL, *, migrate: bool = True) -> Store:
+        """Open the store at ``url``, upgrading its schema first.
+
+        :param url: a SQLAlchemy URL (``sqlite:///…`` or ``postgresql://…``).
+        :param migrate: run the migrations (safe to run concurrently).
+        """
+        engine = create_store_engine(url)
+        if migrate:
+            upgrade_schema(engine)
+        return cls(engine=engine)
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)})"
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _insert(self, table: Table) -> Any:
+        return (postgresql.insert if self._dialect == "postgresql" else sqlite.insert)(table)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction; a lost or busy database surfaces as :class:`TransientStoreError`."""
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except (OperationalError, InterfaceError) as err:
+            raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
+        except DBAPIError as err:
+            if err.connection_invalidated:
+                raise TransientStoreError("store connection lost") from err
+            raise
+
+    def sync_lock(self, integration: str, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
+        """The per-integration lock that keeps two sync runs from overlapping.
+
+        :param integration: the integration.
+        :param timeout: seconds to wait; ``None`` waits.
+        """
+        return named_lock(self.engine, f"sync:{integration}", timeout=timeout)
+
+    # -- sync engine --------------------------------------------------------------------------
+
+    def sync_state(self, integration: str) -> SyncState | None:
+        """The integration's sync state, ``None`` before its first batch.
+
+        :param integration: the integration.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.sync_state).where(t.sync_state.c.integration == integration)).first()
+        if row is None:
+            return None
+        return SyncState(
+            integration=row.integration,
+            tenant_id=row.tenant_id,
+            watermark=None if row.watermark_ticks is None else GraphTime(row.watermark_ticks),
+            overlap_seconds=row.overlap_seconds,
+            lookback_start=GraphTime.parse(row.lookback_start),
+            seen=frozenset(json.loads(row.seen)),
+            runs=row.runs,
+            batches=row.batches,
+            versions_stored=row.versions_stored,
+            quarantined=row.quarantined,
+        )
+
+    def commit_batch(
+        self,
+        *,
+        integration: str,
+        tenant_id: str,
+        versions: Sequence[NewVersion],
+        quarantined: Sequence[QuarantineEntry],
+        watermark: GraphTime | None,
+        seen: Collection[str],
+        overlap_seconds: int,
+        lookback_start: GraphTime,
+    ) -> BatchOutcome:
+        """Store one batch (a page) and the sync state that covers it, in one transaction.
+
+        Versions already stored are ignored by the insert, heads move only forward, and a record
+        quarantined before adds no row, so the same batch committed twice changes nothing more.
+
+        :param integration: the integration reading.
+        :param tenant_id: its tenant.
+        :param versions: validated versions.
+        :param quarantined: records refused, with their reasons.
+        :param watermark: the watermark after this batch.
+        :param seen: the dedup keys within the overlap window below ``watermark``.
+        :param overlap_seconds: the overlap the next run rereads.
+        :param lookback_start: where the first run started.
+        """
+        received_at = utc_now()
+        with self._write() as conn:
+            stored = self._insert_versions(conn, integration, tenant_id, versions, received_at)
+            added = self._insert_quarantine(conn, integration, tenant_id, quarantined, received_at)
+            self._save_state(
+                conn,
+                integration=integration,
+                tenant_id=tenant_id,
+                watermark=watermark,
+                seen=seen,
+                overlap_seconds=overlap_seconds,
+                lookback_start=lookback_start,
+                stored=stored,
+                quarantined=added,
+                now=received_at,
+            )
+        return BatchOutcome(stored=stored, duplicates=len(versions) - stored, quarantined=added)
+
+    def _insert_versions(
+        self,
+        conn: Connection,
+        integration: str,
+        tenant_id: str,
+        versions: Sequence[NewVersion],
+        received_at: str,
+    ) -> int:
+        if not versions:
+            return 0
+        raw = t.raw_incident_versions
+        statement = (
+            self._insert(raw)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "incident_id", "last_update_ticks"])
+            .returning(raw.c.id, raw.c.incident_id, raw.c.last_update_ticks)
+        )
+        by_key = {(v.incident_id, v.last_update.ticks): v for v in versions}
+        rows = conn.execute(
+            statement,
+            [
+                {
+                    "integration": integration,
+                    "tenant_id": tenant_id,
+                    "incident_id": v.incident_id,
+                    "last_update": v.last_update.isoformat(),
+                    "last_update_ticks": v.last_update.ticks,
+                    "received_at": received_at,
+                    "payload": v.payload,
+                    "produced": False,
+                }
+                for v in by_key.values()
+            ],
+        ).all()
+        heads: dict[str, dict[str, Any]] = {}
+        for version_id, incident_id, ticks in rows:
+            version = by_key[(incident_id, ticks)]
+            head = heads.get(incident_id)
+            if head is None or ticks > head["last_update_ticks"]:
+                heads[incident_id] = {
+                    "tenant_id": tenant_id,
+                    "incident_id": incident_id,
+                    "integration": integration,
+                    "latest_version_id": version_id,
+                    "last_update": version.last_update.isoformat(),
+                    "last_update_ticks": ticks,
+                    "status": version.status,
+                    "redirect_incident_id": version.redirect_incident_id,
+                    "has_mdo_alert": version.has_mdo_alert or bool(head and head["has_mdo_alert"]),
+                }
+            elif version.has_mdo_alert:
+                head["has_mdo_alert"] = True
+        if heads:
+            self._upsert_heads(conn, list(heads.values()))
+        return len(rows)
+
+    def _upsert_heads(self, conn: Connection, heads: list[dict[str, Any]]) -> None:
+        inc = t.incidents
+        statement = self._insert(inc)
+        newer = statement.excluded.last_update_ticks > inc.c.last_update_ticks
+        # A version older than the head (a late reread) may still reveal an MDO alert: "ever" is an OR.
+        moved = {
+            name: case((newer, statement.excluded[name]), else_=inc.c[name])
+            for name in (
+                "integration",
+                "latest_version_id",
+                "last_update",
+                "last_update_ticks",
+                "status",
+                "redirect_incident_id",
+            )
+        }
+        moved["has_mdo_alert"] = inc.c.has_mdo_alert | statement.excluded.has_mdo_alert
+        conn.execute(
+            statement.on_conflict_do_update(index_elements=["tenant_id", "incident_id"], set_=moved), heads
+        )
+
+    def _insert_quarantine(
+        self,
+        conn: Connection,
+        integration: str,
+        tenant_id: str,
+        entries: Sequence[QuarantineEntry],
+        now: str,
+    ) -> int:
+        if not entries:
+            return 0
+        q = t.quarantine
+        unique = {e.fingerprint: e for e in entries}
+        statement = (
+            self._insert(q).on_conflict_do_nothing(index_elements=["integration", "fingerprint"]).returning(q.c.id)
+        )
+        rows = conn.execute(
+            statement,
+            [
+                {
+                    "integration": integration,
+                    "tenant_id": tenant_id,
+                    "kind": e.kind,
+                    "record_id": e.record_id,
+                    "reason": e.reason,
+                    "payload": e.payload,
+                    "fingerprint": fingerprint,
+                    "first_seen_at": now,
+                }
+                for fingerprint, e in unique.items()
+            ],
+        ).all()
+        return len(rows)
+
+    def _save_state(
+        self,
+        conn: Connection,
+        *,
+        integration: str,
+        tenant_id: str,
+        watermark: GraphTime | None,
+        seen: Collection[str],
+        overlap_seconds: int,
+        lookback_start: GraphTime,
+        stored: int,
+        quarantined: int,
+        now: str,
+    ) -> None:
+        s = t.sync_state
+        values = {
+            "integration": integration,
+            "tenant_id": tenant_id,
+            "watermark": None if watermark is None else watermark.isoformat(),
+            "watermark_ticks": None if watermark is None else watermark.ticks,
+            "overlap_seconds": overlap_seconds,
+            "lookback_start": lookback_start.isoformat(),
+            "seen": json.dumps(sorted(seen)),
+            "runs": 0,
+            "batches": 1,
+            "versions_stored": stored,
+            "quarantined": quarantined,
+            "updated_at": now,
+        }
+        statement = self._insert(s).values(values)
+        ex = statement.excluded
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["integration"],
+                set_={
+                    "tenant_id": ex.tenant_id,
+                    # The watermark never moves back, whatever a caller passes.
+                    "watermark": case(
+                        (s.c.watermark_ticks.is_(None), ex.watermark),
+                        (ex.watermark_ticks > s.c.watermark_ticks, ex.watermark),
+                        else_=s.c.watermark,
+                    ),
+                    "watermark_ticks": case(
+                        (s.c.watermark_ticks.is_(None), ex.watermark_ticks),
+                        (ex.watermark_ticks > s.c.watermark_ticks, ex.watermark_ticks),
+                        else_=s.c.watermark_ticks,
+                    ),
+                    "overlap_seconds": ex.overlap_seconds,
+                    "seen": ex.seen,
+                    "batches": s.c.batches + 1,
+                    "versions_stored": s.c.versions_stored + ex.versions_stored,
+                    "quarantined": s.c.quarantined + ex.quarantined,
+                    "updated_at": ex.updated_at,
+                },
+            )
+        )
+
+    def finish_run(self, integration: str) -> None:
+        """Count a completed run.
+
+        :param integration: the integration.
+        """
+        s = t.sync_state
+        with self._write() as conn:
+            conn.execute(
+                update(s).where(s.c.integration == integration).values(runs=s.c.runs + 1, updated_at=utc_now())
+            )
+
+    # -- story producer (StoryRepository) -----------------------------------------------------
+
+    def pending_incidents(self, *, integration: str, limit: int) -> list[tuple[str, str]]:
+        """``(tenant_id, incident_id)`` pairs with stored versions no story reflects yet, oldest first.
+
+        :param integration: the integration.
+        :param limit: at most this many pairs.
+        """
+        raw = t.raw_incident_versions
+        first = func.min(raw.c.id).label("first")
+        query = (
+            select(raw.c.tenant_id, raw.c.incident_id, first)
+            .where(raw.c.integration == integration, raw.c.produced.is_(False))
+            .group_by(raw.c.tenant_id, raw.c.incident_id)
+            .order_by(first)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(row.tenant_id, row.incident_id) for row in conn.execute(query)]
+
+    def incident_versions(
+        self, *, tenant_id: str, incident_ids: Sequence[str]
+    ) -> dict[str, list[IncidentVersion]]:
+        """Every stored version of each incident, ordered by ``(last_update, version_id)``.
+
+        :param tenant_id: the tenant.
+        :param incident_ids: the incidents.
+        """
+        raw = t.raw_incident_versions
+        result: dict[str, list[IncidentVersion]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(incident_ids))):
+                query = (
+                    select(raw.c.id, raw.c.incident_id, raw.c.last_update_ticks, raw.c.received_at, raw.c.payload)
+                    .where(raw.c.tenant_id == tenant_id, raw.c.incident_id.in_(chunk))
+                    .order_by(raw.c.incident_id, raw.c.last_update_ticks, raw.c.id)
+                )
+                for row in conn.execute(query):
+                    result.setdefault(row.incident_id, []).append(
+                        IncidentVersion(
+                            version_id=row.id,
+                            tenant_id=tenant_id,
+                            incident_id=row.incident_id,
+                            last_update=GraphTime(row.last_update_ticks),
+                            received_at=row.received_at,
+                            payload=json.loads(row.payload),
+                        )
+                    )
+        return result
+
+    def incident_heads(self, *, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, IncidentHead]:
+        """The head of each given incident that has one.
+
+        :param tenant_id: the tenant.
+        :param incident_ids: the incidents.
+        """
+        inc = t.incidents
+        result: dict[str, IncidentHead] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(dict.fromkeys(incident_ids))):
+                query = select(inc).where(inc.c.tenant_id == tenant_id, inc.c.incident_id.in_(chunk))
+                for row in conn.execute(query):
+                    result[row.incident_id] = _head(row)
+        return result
+
+    def redirected_into(self, *, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, list[str]]:
+        """For each given incident, the incidents whose latest version redirects to it (one hop).
+
+        :param tenant_id: the tenant.
+        :param incident_ids: the surviving incidents.
+        """
+        inc = t.incidents
+        result: dict[str, list[str]] = {incident_id: [] for incident_id in incident_ids}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(list(result)):
+                query = (
+                    select(inc.c.redirect_incident_id, inc.c.incident_id)
+                    .where(inc.c.tenant_id == tenant_id, inc.c.redirect_incident_id.in_(chunk))
+                    .order_by(inc.c.incident_id)
+                )
+                for survivor, merged in conn.execute(query):
+                    if merged != survivor:
+                        result[survivor].append(merged)
+        return result
+
+    def save_stories(
+        self, *, integration: str, stories: Sequence[dict[str, Any]], produced_version_ids: Sequence[int]
+    ) -> None:
+        """Upsert story documents with their indexed columns and entity index, and mark the versions
+        produced, in one transaction.
+
+        :param integration: the integration the stories belong to (unless a document names its own).
+        :param stories: story documents (``story.schema.json``).
+        :param produced_version_ids: the raw versions these stories now reflect.
+        """
+        rows: dict[str, dict[str, Any]] = {}
+        entities: dict[str, list[dict[str, Any]]] = {}
+        for document in stories:
+            row = story_row(document, integration=integration)
+            rows[row["story_id"]] = row
+            entities[row["story_id"]] = entity_rows(row["story_id"], document.get("entities") or [])
+        st, se, raw = t.stories, t.story_entities, t.raw_incident_versions
+        with self._write() as conn:
+            if rows:
+                statement = self._insert(st)
+                columns = [c.name for c in st.columns if c.name != "story_id"]
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["story_id"],
+                        set_={name: statement.excluded[name] for name in columns},
+                        # An unchanged document is not rewritten (nor are its entities below).
+                        where=st.c.document_sha256 != statement.excluded.document_sha256,
+                    ),
+                    list(rows.values()),
+                )
+                ids = list(rows)
+                for chunk in _chunks(ids):
+                    conn.execute(delete(se).where(se.c.story_id.in_(chunk)))
+                flat = [entity for story_id in ids for entity in entities[story_id]]
+                if flat:
+                    conn.execute(self._insert(se), flat)
+            for chunk in _chunks(list(dict.fromkeys(produced_version_ids))):
+                conn.execute(update(raw).where(raw.c.id.in_(chunk)).values(produced=True))
+
+    # -- readers: CLI, audit, Workbench --------------------------------------------------------
+
+    def get_story(self, story_id: str) -> dict[str, Any] | None:
+        """A story document, ``None`` when there is none.
+
+        :param story_id: for example ``mdo:<tenant>:<incident>``.
+        """
+        with self.engine.connect() as conn:
+            document = conn.execute(
+                select(t.stories.c.document).where(t.stories.c.story_id == story_id)
+            ).scalar_one_or_none()
+        return None if document is None else json.loads(document)
+
+    def iter_stories(
+        self,
+        *,
+        since: GraphTime | str | None = None,
+        integration: str | None = None,
+        batch_size: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Story documents ordered by ``(updated_at, story_id)``, read in keyset batches (flat memory).
+
+        :param since: only stories updated at or after this time.
+        :param integration: only this integration's stories.
+        :param batch_size: rows per query.
+        """
+        st = t.stories
+        base = select(st.c.story_id, st.c.updated_at, st.c.document).order_by(st.c.updated_at, st.c.story_id)
+        if since is not None:
+            bound = since.isoformat() if isinstance(since, GraphTime) else _canonical_time(since)
+            base = base.where(st.c.updated_at >= bound)
+        if integration is not None:
+            base = base.where(st.c.integration == integration)
+        after: tuple[str, str] | None = None
+        while True:
+            query = base if after is None else base.where(tuple_(st.c.updated_at, st.c.story_id) > after)
+            with self.engine.connect() as conn:
+                rows = conn.execute(query.limit(batch_size)).all()
+            for row in rows:
+                yield json.loads(row.document)
+            if len(rows) < batch_size:
+                return
+            after = (rows[-1].updated_at, rows[-1].story_id)
+
+    def heads(self, *, tenant_id: str, since_ticks: int | GraphTime = 0) -> list[IncidentHead]:
+        """Incident heads of a tenant updated at or after a time, oldest first (for the audit).
+
+        :param tenant_id: the tenant.
+        :param since_ticks: the lower bound, as ticks or a :class:`GraphTime`.
+        """
+        bound = since_ticks.ticks if isinstance(since_ticks, GraphTime) else since_ticks
+        inc = t.incidents
+        query = (
+            select(inc)
+            .where(inc.c.tenant_id == tenant_id, inc.c.last_update_ticks >= bound)
+            .order_by(inc.c.last_update_ticks, inc.c.incident_id)
+        )
+        with self.engine.connect() as conn:
+            return [_head(row) for row in conn.execute(query)]
+
+    def quarantined(self, integration: str) -> list[QuarantinedRecord]:
+        """The integration's quarantined records, oldest first.
+
+        :param integration: the integration.
+        """
+        q = t.quarantine
+        query = select(q).where(q.c.integration == integration).order_by(q.c.id)
+        with self.engine.connect() as conn:
+            return [
+                QuarantinedRecord(
+                    integration=row.integration,
+                    tenant_id=row.tenant_id,
+                    kind=row.kind,
+                    record_id=row.record_id,
+                    reason=row.reason,
+                    payload=row.payload,
+                    first_seen_at=row.first_seen_at,
+                )
+                for row in conn.execute(query)
+            ]
+
+    def counts(self) -> dict[str, int]:
+        """Row counts for status displays: versions, pending versions, incidents, stories, quarantine."""
+        raw, st = t.raw_incident_versions, t.stories
+        queries = {
+            "raw_versions": select(func.count()).select_from(raw),
+            "pending_versions": select(func.count()).select_from(raw).where(raw.c.produced.is_(False)),
+            "incidents": select(func.count()).select_from(t.incidents),
+            "stories": select(func.count()).select_from(st),
+            "open_stories": select(func.count()).select_from(st).where(st.c.is_open.is_(True)),
+            "quarantined": select(func.count()).select_from(t.quarantine),
+        }
+        with self.engine.connect() as conn:
+            return {name: int(conn.execute(query).scalar_one()) for name, query in queries.items()}
+
+
+def _head(row: Any) -> IncidentHead:
+    return IncidentHead(
+        tenant_id=row.tenant_id,
+        incident_id=row.incident_id,
+        last_update=GraphTime(row.last_update_ticks),
+        status=row.status,
+        redirect_incident_id=row.redirect_incident_id,
+        has_mdo_alert=bool(row.has_mdo_alert),
+    )
+
+
+def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
+    """The ``stories`` row of a document: its indexed columns, the JSON text and its digest.
+
+    :param document: a story document.
+    :param integration: the integration, unless the document names its own.
+    """
+    if not isinstance(document, dict):
+        raise ValueError(f"a story document must be an object, got {type(document).__name__}")
+    missing = [key for key in _STORY_REQUIRED if document.get(key) in (None, "")]
+    if missing:
+        raise ValueError(f"story {document.get('story_id')!r} lacks {', '.join(missing)}")
+    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    summary = document.get("summary") if isinstance(document.get("summary"), dict) else {}
+    correlation = document.get("correlation") if isinstance(document.get("correlation"), dict) else {}
+    alert_count = document.get("alert_count", summary.get("alert_count"))
+    if alert_count is None:
+        alert_count = len(document.get("evidence") or [])
+    merged_into = document.get("merged_into") or None
+    status = str(document["status"])
+    return {
+        "story_id": str(document["story_id"]),
+        "integration": str(document.get("integration") or integration),
+        "tenant_id": str(document["tenant_id"]),
+        "incident_id": str(document["source_incident_id"]),
+        "title": str(document["title"]),
+        "criticality": int(document["criticality"]),
+        "severity": document.get("severity"),
+        "status": status,
+        "vendor_status": document.get("vendor_status"),
+        "verdict": document.get("verdict"),
+        "predicted_verdict": document.get("predicted_verdict"),
+        "indication": document.get("indication"),
+        "first_signal": _canonical_time(document.get("first_signal")),
+        "last_signal": _canonical_time(document.get("last_signal")),
+        "created_at": _canonical_time(document.get("created_at")),
+        "updated_at": _canonical_time(document.get("updated_at")),
+        "merged_into": merged_into,
+        "campaign_id": document.get("campaign_id") or correlation.get("campaign_id"),
+        "alert_count": int(alert_count),
+        "is_open": status != "Closed" and merged_into is None,
+        "document": text,
+        "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
+
+
+def entity_rows(story_id: str, entities: Iterable[Any]) -> list[dict[str, Any]]:
+    """The ``story_entities`` rows of a document's entities, merged by normalised value.
+
+    :param story_id: the story.
+    :param entities: ``document["entities"]``.
+    """
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for entity in entities:
+        if not isinstance(entity, dict) or not entity.get("type") or not entity.get("value"):
+            continue
+        kind = str(entity["type"])
+        value = normalize_entity_value(kind, str(entity["value"]))
+        if not value:
+            continue
+        row = merged.setdefault(
+            (kind, value), {"story_id": story_id, "type": kind, "value": value, "roles": [], "verdict": None}
+        )
+        for role in entity.get("roles") or []:
+            if role not in row["roles"]:
+                row["roles"].append(role)
+        row["verdict"] = row["verdict"] or entity.get("verdict")
+    return [{**row, "roles": json.dumps(row["roles"])} for row in merged.values()]
