@@ -1,0 +1,543 @@
+"""Evidence -> typed story entities, with roles and verdicts merged across alerts.
+
+Each evidence item is dispatched on its short ``@odata.type`` (:func:`evidence_kind`). Values are
+normalised before de-duplication (addresses and domains lower-cased, everything stripped), and an
+item whose identifying value is empty yields no entity rather than an invalid one. Unknown evidence
+types become ``other`` entities that keep the whole payload.
+
+An entity is ``{"type", "value", "roles", "verdict", "attributes", "alert_ids"}``. Merging is
+order-independent: roles and list attributes are sorted unions, the verdict is the most severe
+one reported, and a scalar attribute keeps the first value met in the story's alert order
+(alerts sorted by raise time and id, evidence in Microsoft's order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
+from xops_provider.stories.versions import StoryAlert
+
+ENTITY_TYPES = (
+    "user",
+    "mailbox",
+    "email",
+    "sender",
+    "url",
+    "domain",
+    "ip",
+    "file",
+    "device",
+    "process",
+    "cloud_app",
+    "other",
+)
+_TYPE_ORDER = {name: index for index, name in enumerate(ENTITY_TYPES)}
+# A definite answer beats "unknown"; a threat beats a definite clean answer.
+_VERDICT_RANK = {
+    None: 0,
+    "unknown": 1,
+    "unknownFutureValue": 1,
+    "noThreatsFound": 2,
+    "suspicious": 3,
+    "malicious": 4,
+}
+
+
+def _text(value: Any) -> str | None:
+    value = blank_to_none(value)
+    if value is None or isinstance(value, dict | list):
+        return None
+    return str(value).strip()
+
+
+def normalize_address(value: Any) -> str | None:
+    """An e-mail address or UPN as an entity value: stripped and lower-cased.
+
+    :param value: the address as received.
+    """
+    text = _text(value)
+    return text.lower() if text else None
+
+
+def normalize_domain(value: Any) -> str | None:
+    """A DNS name as an entity value: stripped, lower-cased, without the root dot.
+
+    :param value: the name as received.
+    """
+    text = _text(value)
+    text = text.lower().rstrip(".") if text else None
+    return text or None
+
+
+def normalize_ip(value: Any) -> str | None:
+    """An IP address in its canonical text form; anything unparsable is kept stripped.
+
+    :param value: the address as received.
+    """
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        return ipaddress.ip_address(text).compressed
+    except ValueError:
+        return text
+
+
+def url_domain(url: str) -> str | None:
+    """The host of a URL, also for the scheme-less URLs evidence sometimes carries.
+
+    :param url: the URL.
+    """
+    candidate = url if "://" in url else f"http://{url}"
+    try:
+        host = urlsplit(candidate).hostname
+    except ValueError:
+        return None
+    return normalize_domain(host)
+
+
+def _stable_hash(payload: Any) -> str:
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class EntityCollector:
+    """Accumulates entities from evidence, de-duplicated on ``(type, normalised value)``."""
+
+    def __init__(self) -> None:
+        self._entities: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def add(
+        self,
+        entity_type: str,
+        value: str | None,
+        *,
+        alert_id: str,
+        roles: Iterable[str] = (),
+        verdict: str | None = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record one sighting of an entity; an empty value is skipped.
+
+        :param entity_type: one of :data:`ENTITY_TYPES`.
+        :param value: the normalised identifying value.
+        :param alert_id: the alert whose evidence names it.
+        :param roles: roles it plays in that evidence.
+        :param verdict: Defender's verdict on it, when given.
+        :param attributes: facts about it; ``None`` values are dropped.
+        """
+        if not value:
+            return
+        entity = self._entities.setdefault(
+            (entity_type, value),
+            {
+                "type": entity_type,
+                "value": value,
+                "roles": set(),
+                "verdict": None,
+                "attributes": {},
+                "alert_ids": set(),
+            },
+        )
+        entity["roles"].update(role for role in roles if role)
+        entity["alert_ids"].add(alert_id)
+        if _VERDICT_RANK.get(verdict, 1) > _VERDICT_RANK.get(entity["verdict"], 1):
+            entity["verdict"] = verdict
+        merged = entity["attributes"]
+        for key, new in (attributes or {}).items():
+            if new is None or new == [] or new == "":
+                continue
+            old = merged.get(key)
+            if isinstance(new, list):
+                union = {json.dumps(item, sort_keys=True, default=str): item for item in (old or []) + new}
+                merged[key] = [union[k] for k in sorted(union)]
+            elif old is None:
+                merged[key] = new
+
+    def entities(self) -> list[dict[str, Any]]:
+        """The merged entities, ordered by type then value."""
+        result = []
+        for (entity_type, value), entity in sorted(
+            self._entities.items(), key=lambda item: (_TYPE_ORDER[item[0][0]], item[0][1])
+        ):
+            result.append(
+                {
+                    "type": entity_type,
+                    "value": value,
+                    "roles": sorted(entity["roles"]),
+                    "verdict": entity["verdict"],
+                    "attributes": entity["attributes"],
+                    "alert_ids": sorted(entity["alert_ids"]),
+                }
+            )
+        return result
+
+
+def _roles(evidence: Mapping[str, Any]) -> list[str]:
+    roles = []
+    for key in ("roles", "detailedRoles"):
+        value = evidence.get(key)
+        if isinstance(value, list):
+            roles.extend(text for item in value if (text := _text(item)))
+    return roles
+
+
+def _account_value(account: Any) -> str | None:
+    if not isinstance(account, Mapping):
+        return None
+    upn = normalize_address(account.get("userPrincipalName"))
+    if upn:
+        return upn
+    name, domain = _text(account.get("accountName")), _text(account.get("domainName"))
+    if name:
+        return f"{domain}\\{name}".lower() if domain else name.lower()
+    return _text(account.get("azureAdUserId")) or _text(account.get("userSid"))
+
+
+def _account_attributes(account: Any) -> dict[str, Any]:
+    if not isinstance(account, Mapping):
+        return {}
+    return {
+        "account_name": _text(account.get("accountName")),
+        "domain_name": _text(account.get("domainName")),
+        "display_name": _text(account.get("displayName")),
+        "azure_ad_user_id": _text(account.get("azureAdUserId")),
+        "user_sid": _text(account.get("userSid")),
+    }
+
+
+def _string_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(",", ";").split(";")]
+    if not isinstance(value, list):
+        return []
+    return [text for item in value if (text := _text(item))]
+
+
+def _url_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        return []
+    urls = []
+    for item in value:
+        if isinstance(item, Mapping):
+            item = item.get("url")
+        if text := _text(item):
+            urls.append(text)
+    return urls
+
+
+_Handler = Callable[[EntityCollector, Mapping[str, Any], str, list[str], str | None], None]
+
+
+def _add_url(sink: EntityCollector, url: str, alert_id: str, roles: list[str], verdict: str | None) -> None:
+    sink.add("url", url, alert_id=alert_id, roles=roles, verdict=verdict)
+    sink.add("domain", url_domain(url), alert_id=alert_id, roles=["url_domain"])
+
+
+def _analyzed_message(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    recipient = normalize_address(ev.get("recipientEmailAddress"))
+    urls = _url_list(ev.get("urls"))
+    senders = []
+    for key, role in (("p1Sender", "p1_sender"), ("p2Sender", "p2_sender")):
+        sender = ev.get(key)
+        if not isinstance(sender, Mapping):
+            continue
+        address = normalize_address(sender.get("emailAddress"))
+        domain = normalize_domain(sender.get("domainName")) or (
+            address.rpartition("@")[2] if address and "@" in address else None
+        )
+        sink.add(
+            "sender",
+            address,
+            alert_id=alert_id,
+            roles=[role],
+            verdict=verdict,
+            attributes={"display_name": _text(sender.get("displayName")), "domain": domain},
+        )
+        sink.add("domain", domain, alert_id=alert_id, roles=["sender_domain"])
+        if address:
+            senders.append(address)
+    sender_ip = normalize_ip(ev.get("senderIp"))
+    message_id = normalize_address(ev.get("networkMessageId"))
+    attributes = {
+        "subject": ev.get("subject") if isinstance(ev.get("subject"), str) else None,
+        "internet_message_id": _text(ev.get("internetMessageId")),
+        "received_at": _text(ev.get("receivedDateTime")),
+        "delivery_action": _text(ev.get("deliveryAction")),
+        "delivery_location": _text(ev.get("deliveryLocation")),
+        "direction": _text(ev.get("antiSpamDirection")),
+        "language": _text(ev.get("language")),
+        "threats": _string_list(ev.get("threats")),
+        "detection_methods": _string_list(ev.get("threatDetectionMethods")),
+        "recipients": [recipient] if recipient else [],
+        "senders": senders,
+        "sender_ip": sender_ip,
+        "urls": urls,
+        "url_count": ev.get("urlCount") if isinstance(ev.get("urlCount"), int) else None,
+        "attachments_count": (
+            ev.get("attachmentsCount") if isinstance(ev.get("attachmentsCount"), int) else None
+        ),
+        "remediation_status": _text(ev.get("remediationStatus")),
+    }
+    # Without a networkMessageId the message cannot be joined to hunting data, but it is still
+    # evidence: key it on the internet message id, else on its recipient and subject.
+    key = message_id or normalize_address(ev.get("internetMessageId"))
+    if not key and (recipient or attributes["subject"]):
+        key = f"message:{_stable_hash([recipient, attributes['subject'], senders])}"
+    sink.add("email", key, alert_id=alert_id, roles=roles, verdict=verdict, attributes=attributes)
+    sink.add("mailbox", recipient, alert_id=alert_id, roles=["recipient"])
+    sink.add("ip", sender_ip, alert_id=alert_id, roles=["sender_ip"])
+    for url in urls:
+        _add_url(sink, url, alert_id, ["in_email"], None)
+
+
+def _mailbox(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    account = ev.get("userAccount")
+    address = normalize_address(ev.get("primaryAddress")) or normalize_address(ev.get("upn"))
+    sink.add(
+        "mailbox",
+        address or _account_value(account),
+        alert_id=alert_id,
+        roles=roles or ["recipient"],
+        verdict=verdict,
+        attributes={"display_name": _text(ev.get("displayName")), "upn": normalize_address(ev.get("upn"))},
+    )
+
+
+def _mail_cluster(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    cluster_by, cluster_value = _text(ev.get("clusterBy")), _text(ev.get("clusterByValue"))
+    if not cluster_value:
+        return
+    sink.add(
+        "other",
+        f"mail_cluster:{cluster_by or ''}={cluster_value}",
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={
+            "kind": "mailCluster",
+            "cluster_by": cluster_by,
+            "cluster_by_value": cluster_value,
+            "email_count": ev.get("emailCount") if isinstance(ev.get("emailCount"), int) else None,
+            "network_message_ids": sorted(
+                {v for item in _string_list(ev.get("networkMessageIds")) if (v := normalize_address(item))}
+            ),
+            "query": _text(ev.get("query")),
+        },
+    )
+
+
+def _url(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    url = _text(ev.get("url"))
+    if url:
+        _add_url(sink, url, alert_id, roles, verdict)
+
+
+def _user(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    account = ev.get("userAccount")
+    sink.add(
+        "user",
+        _account_value(account),
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes=_account_attributes(account),
+    )
+
+
+def _ip(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    sink.add(
+        "ip",
+        normalize_ip(ev.get("ipAddress")),
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={"country": _text(ev.get("countryLetterCode"))},
+    )
+
+
+def _file_value(details: Mapping[str, Any]) -> str | None:
+    for key in ("sha256", "sha1", "md5"):
+        if digest := _text(details.get(key)):
+            return digest.lower()
+    return _text(details.get("fileName"))
+
+
+def _file_attributes(details: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "file_name": _text(details.get("fileName")),
+        "file_path": _text(details.get("filePath")),
+        "sha1": (_text(details.get("sha1")) or "").lower() or None,
+        "sha256": (_text(details.get("sha256")) or "").lower() or None,
+        "md5": (_text(details.get("md5")) or "").lower() or None,
+        "size": details.get("fileSize") if isinstance(details.get("fileSize"), int) else None,
+        "publisher": _text(details.get("filePublisher")),
+    }
+
+
+def _file(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    details = ev.get("fileDetails")
+    if not isinstance(details, Mapping):
+        details = ev  # older and shortened payloads put the file facts on the evidence itself
+    sink.add(
+        "file",
+        _file_value(details),
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes=_file_attributes(details),
+    )
+
+
+def _device(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    value = (
+        normalize_domain(ev.get("deviceDnsName"))
+        or _text(ev.get("mdeDeviceId"))
+        or _text(ev.get("azureAdDeviceId"))
+    )
+    logged_on = ev.get("loggedOnUsers")
+    sink.add(
+        "device",
+        value,
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={
+            "mde_device_id": _text(ev.get("mdeDeviceId")),
+            "azure_ad_device_id": _text(ev.get("azureAdDeviceId")),
+            "os_platform": _text(ev.get("osPlatform")),
+            "risk_score": _text(ev.get("riskScore")),
+            "ip_interfaces": _string_list(ev.get("ipInterfaces")),
+            "logged_on_users": [v for item in logged_on if (v := _account_value(item))]
+            if isinstance(logged_on, list)
+            else [],
+        },
+    )
+
+
+def _process(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    image = ev.get("imageFile") if isinstance(ev.get("imageFile"), Mapping) else {}
+    value = _text(ev.get("processCommandLine")) or _text(image.get("fileName"))
+    sink.add(
+        "process",
+        value,
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={
+            "process_id": ev.get("processId") if isinstance(ev.get("processId"), int) else None,
+            "image_file_name": _text(image.get("fileName")),
+            "image_sha256": (_text(image.get("sha256")) or "").lower() or None,
+            "device_id": _text(ev.get("mdeDeviceId")),
+            "account": _account_value(ev.get("userAccount")),
+        },
+    )
+
+
+def _cloud_app(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    app_id = ev.get("appId")
+    sink.add(
+        "cloud_app",
+        _text(ev.get("displayName")) or _text(app_id),
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={"app_id": _text(app_id), "instance_name": _text(ev.get("instanceName"))},
+    )
+
+
+def _other(
+    sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
+) -> None:
+    kind = evidence_kind(ev.get("@odata.type"))
+    label = next(
+        (text for key in ("displayName", "name", "urn", "registryKey", "id") if (text := _text(ev.get(key)))),
+        None,
+    )
+    sink.add(
+        "other",
+        f"{kind}:{label or _stable_hash(ev)}",
+        alert_id=alert_id,
+        roles=roles,
+        verdict=verdict,
+        attributes={"kind": kind, "odata_type": _text(ev.get("@odata.type")), "payload": dict(ev)},
+    )
+
+
+_HANDLERS: dict[str, _Handler] = {
+    "analyzedMessageEvidence": _analyzed_message,
+    "mailboxEvidence": _mailbox,
+    "mailClusterEvidence": _mail_cluster,
+    "urlEvidence": _url,
+    "userEvidence": _user,
+    "ipEvidence": _ip,
+    "fileEvidence": _file,
+    "deviceEvidence": _device,
+    "processEvidence": _process,
+    "cloudApplicationEvidence": _cloud_app,
+}
+
+
+def alert_evidence(raw_alert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """An alert's evidence items as received; a lone object counts as a list of one.
+
+    :param raw_alert: the alert exactly as received.
+    """
+    evidence = raw_alert.get("evidence")
+    if isinstance(evidence, Mapping):
+        return [evidence]
+    if not isinstance(evidence, list):
+        return []
+    return [item for item in evidence if isinstance(item, Mapping)]
+
+
+def add_evidence(sink: EntityCollector, evidence: Mapping[str, Any], *, alert_id: str) -> None:
+    """Turn one evidence item into the entities it names.
+
+    :param sink: where the entities go.
+    :param evidence: the evidence item as received.
+    :param alert_id: the alert it belongs to.
+    """
+    handler = _HANDLERS.get(evidence_kind(evidence.get("@odata.type")), _other)
+    verdict = normalize_enum("verdict", evidence.get("verdict"))
+    handler(sink, evidence, alert_id, _roles(evidence), verdict)
+
+
+def extract_entities(alerts: Iterable[StoryAlert]) -> list[dict[str, Any]]:
+    """The story's entities from every alert's evidence, de-duplicated across alerts.
+
+    :param alerts: the story's alerts, in story order.
+    """
+    sink = EntityCollector()
+    for story_alert in alerts:
+        for evidence in alert_evidence(story_alert.raw):
+            add_evidence(sink, evidence, alert_id=story_alert.alert_id)
+    return sink.entities()

@@ -1,0 +1,335 @@
+"""The story timeline: what the alerts and their evidence say happened, and every change between
+consecutive stored versions of the incidents in the story.
+
+An entry is ``{"time", "kind", "title", "incident_id", ...}``; times are Graph times in their
+canonical seven-digit form. A diff entry is dated at the newer version's ``lastUpdateDateTime``;
+a comment at its own ``createdDateTime``. Entries are ordered by time, then by a fixed rank of
+kinds, then by incident, alert and title, so the order never depends on input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from xops_provider.models.incident import blank_to_none, evidence_kind
+from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
+from xops_provider.stories.entities import alert_evidence, normalize_address
+from xops_provider.stories.status import is_reactivation
+from xops_provider.stories.versions import ParsedVersion, StoryAlert
+
+KIND_ORDER = (
+    "incident_created",
+    "email_received",
+    "alert_raised",
+    "remediation",
+    "alert_added",
+    "alert_removed",
+    "status_changed",
+    "reopened",
+    "severity_changed",
+    "classification_changed",
+    "determination_changed",
+    "assignee_changed",
+    "tags_changed",
+    "comment",
+    "merged",
+)
+_RANK = {kind: index for index, kind in enumerate(KIND_ORDER)}
+_REMEDIATED = frozenset({"remediated", "prevented", "blocked"})
+_ZAP_PHRASES = ("removed after delivery", "zap")
+
+
+def _time(value: Any) -> GraphTime | None:
+    value = blank_to_none(value)
+    if isinstance(value, GraphTime) or value is None:
+        return value
+    try:
+        return GraphTime.parse(value)
+    except InvalidTimestamp:
+        return None
+
+
+def _entry(time: GraphTime, kind: str, title: str, *, incident_id: str, **extra: Any) -> dict[str, Any]:
+    entry = {"time": time.isoformat(), "kind": kind, "title": title, "incident_id": incident_id}
+    entry.update({key: value for key, value in extra.items() if value is not None})
+    return entry
+
+
+def _or_none(value: Any) -> str:
+    return "none" if value in (None, "", []) else str(value)
+
+
+def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
+    """Alerts raised, emails received and delivery or ZAP actions, from the alerts and their evidence.
+
+    :param alerts: the story's alerts.
+    """
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for item in alerts:
+        alert = item.alert
+        title = alert.title or "Untitled alert"
+        entries[("alert", item.alert_id)] = _entry(
+            item.raised_at,
+            "alert_raised",
+            f"Alert raised: {title} (severity {_or_none(alert.severity)})",
+            incident_id=item.incident_id,
+            alert_id=item.alert_id,
+            service_source=alert.service_source,
+        )
+        is_zap_alert = any(phrase in title.lower() for phrase in _ZAP_PHRASES)
+        for evidence in alert_evidence(item.raw):
+            kind = evidence_kind(evidence.get("@odata.type"))
+            status = (blank_to_none(evidence.get("remediationStatus")) or "").strip().lower() or None
+            acted_at = _time(evidence.get("createdDateTime")) or item.raised_at
+            if kind != "analyzedMessageEvidence":
+                if status in _REMEDIATED:
+                    entries[
+                        ("remediation", item.alert_id, json.dumps(evidence, sort_keys=True, default=str))
+                    ] = _entry(
+                        acted_at,
+                        "remediation",
+                        f"Defender {status} {kind}",
+                        incident_id=item.incident_id,
+                        alert_id=item.alert_id,
+                    )
+                continue
+            recipient = normalize_address(evidence.get("recipientEmailAddress")) or "an unknown recipient"
+            message = normalize_address(evidence.get("networkMessageId")) or normalize_address(
+                evidence.get("internetMessageId")
+            )
+            subject = evidence.get("subject") if isinstance(evidence.get("subject"), str) else ""
+            sender = evidence.get("p1Sender") if isinstance(evidence.get("p1Sender"), Mapping) else {}
+            sender_address = normalize_address(sender.get("emailAddress")) or "an unknown sender"
+            key = (message or subject, recipient)
+            received = _time(evidence.get("receivedDateTime"))
+            if received is not None:
+                action = blank_to_none(evidence.get("deliveryAction"))
+                location = blank_to_none(evidence.get("deliveryLocation"))
+                delivery = ", ".join(str(part) for part in (action, location) if part)
+                entries[("email", *key)] = _entry(
+                    received,
+                    "email_received",
+                    f"Email “{subject}” from {sender_address} received by {recipient}"
+                    + (f" ({delivery})" if delivery else ""),
+                    incident_id=item.incident_id,
+                    alert_id=item.alert_id,
+                    network_message_id=message,
+                    delivery_action=action,
+                    delivery_location=location,
+                )
+            if is_zap_alert or status in _REMEDIATED:
+                verb = "removed after delivery (ZAP)" if is_zap_alert else status
+                entries[("remediation", *key)] = _entry(
+                    acted_at,
+                    "remediation",
+                    f"Message to {recipient} {verb}",
+                    incident_id=item.incident_id,
+                    alert_id=item.alert_id,
+                    network_message_id=message,
+                )
+    return list(entries.values())
+
+
+def _tags(version: ParsedVersion) -> set[str]:
+    return {str(tag) for tag in version.incident.custom_tags if blank_to_none(tag) is not None}
+
+
+def _change(
+    kind: str, label: str, old: Any, new: Any, *, at: GraphTime, incident_id: str
+) -> list[dict[str, Any]]:
+    if old == new:
+        return []
+    return [
+        _entry(
+            at,
+            kind,
+            f"{label} changed from {_or_none(old)} to {_or_none(new)}",
+            incident_id=incident_id,
+            **{"from": old, "to": new},
+        )
+    ]
+
+
+def _merge_entry(version: ParsedVersion) -> dict[str, Any]:
+    target = version.incident.redirect_incident_id
+    return _entry(
+        version.last_update,
+        "merged",
+        f"Incident {version.incident_id} merged into incident {target or 'unknown'}",
+        incident_id=version.incident_id,
+        to=target,
+    )
+
+
+def version_entries(versions: Sequence[ParsedVersion]) -> list[dict[str, Any]]:
+    """Creation, comments, merges and the diff between each pair of consecutive versions.
+
+    :param versions: one incident's versions, oldest first.
+    """
+    if not versions:
+        return []
+    first = versions[0]
+    incident_id = first.incident_id
+    entries = [
+        _entry(
+            first.incident.created or first.last_update,
+            "incident_created",
+            f"Incident {incident_id} created in Defender",
+            incident_id=incident_id,
+        )
+    ]
+    if first.incident.status == "redirected":
+        entries.append(_merge_entry(first))
+    comments: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for version in versions:
+        for comment in version.incident.comments:
+            text = comment.comment or ""
+            at = comment.created or version.last_update
+            key = (at.ticks, comment.created_by, text)
+            comments.setdefault(
+                key,
+                _entry(
+                    at,
+                    "comment",
+                    f"Comment by {comment.created_by or 'unknown'}: {text}",
+                    incident_id=incident_id,
+                ),
+            )
+    entries.extend(comments.values())
+    for older, newer in itertools.pairwise(versions):
+        entries.extend(_diff(older, newer))
+    return entries
+
+
+def _diff(older: ParsedVersion, newer: ParsedVersion) -> list[dict[str, Any]]:
+    old, new = older.incident, newer.incident
+    at, incident_id = newer.last_update, newer.incident_id
+    entries: list[dict[str, Any]] = []
+    redirected = new.status == "redirected" and (
+        old.status != "redirected" or old.redirect_incident_id != new.redirect_incident_id
+    )
+    if redirected:
+        entries.append(_merge_entry(newer))
+    elif is_reactivation(old.status, new.status):
+        entries.append(
+            _entry(
+                at,
+                "reopened",
+                f"Defender reactivated the resolved incident (now {new.status})",
+                incident_id=incident_id,
+                **{"from": old.status, "to": new.status},
+            )
+        )
+    elif new.status != "redirected":
+        entries += _change(
+            "status_changed", "Defender status", old.status, new.status, at=at, incident_id=incident_id
+        )
+    entries += _change(
+        "severity_changed", "Severity", old.severity, new.severity, at=at, incident_id=incident_id
+    )
+    entries += _change(
+        "classification_changed",
+        "Classification",
+        old.classification,
+        new.classification,
+        at=at,
+        incident_id=incident_id,
+    )
+    entries += _change(
+        "determination_changed",
+        "Determination",
+        old.determination,
+        new.determination,
+        at=at,
+        incident_id=incident_id,
+    )
+    if old.assigned_to != new.assigned_to:
+        title = f"Assigned to {new.assigned_to}" if new.assigned_to else f"Unassigned (was {old.assigned_to})"
+        entries.append(
+            _entry(
+                at,
+                "assignee_changed",
+                title,
+                incident_id=incident_id,
+                **{"from": old.assigned_to, "to": new.assigned_to},
+            )
+        )
+    old_tags, new_tags = _tags(older), _tags(newer)
+    if old_tags != new_tags:
+        added, removed = sorted(new_tags - old_tags), sorted(old_tags - new_tags)
+        parts = ([f"added {', '.join(added)}"] if added else []) + (
+            [f"removed {', '.join(removed)}"] if removed else []
+        )
+        entries.append(
+            _entry(
+                at,
+                "tags_changed",
+                f"Tags {'; '.join(parts)}",
+                incident_id=incident_id,
+                added=added,
+                removed=removed,
+            )
+        )
+    entries += _alert_changes(older, newer)
+    return entries
+
+
+def _alert_changes(older: ParsedVersion, newer: ParsedVersion) -> list[dict[str, Any]]:
+    at, incident_id = newer.last_update, newer.incident_id
+    before = {alert.id: alert for alert in older.incident.alerts}
+    after = {alert.id: alert for alert in newer.incident.alerts}
+    entries = []
+    for alert_id in sorted(after.keys() - before.keys()):
+        alert = after[alert_id]
+        entries.append(
+            _entry(
+                at,
+                "alert_added",
+                f"Alert added: {alert.title or alert_id}",
+                incident_id=incident_id,
+                alert_id=alert_id,
+                service_source=alert.service_source,
+            )
+        )
+    for alert_id in sorted(before.keys() - after.keys()):
+        alert = before[alert_id]
+        destination = None
+        if alert.incident_id and alert.incident_id != incident_id:
+            destination = alert.incident_id
+        elif newer.incident.status == "redirected":
+            destination = newer.incident.redirect_incident_id
+        where = f", moved to incident {destination}" if destination else ""
+        entries.append(
+            _entry(
+                at,
+                "alert_removed",
+                f"Alert removed: {alert.title or alert_id}{where}",
+                incident_id=incident_id,
+                alert_id=alert_id,
+                service_source=alert.service_source,
+                moved_to=destination,
+            )
+        )
+    return entries
+
+
+def order_timeline(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries in their deterministic order, exact repeats dropped.
+
+    :param entries: timeline entries from any of this module's builders.
+    """
+    unique = {json.dumps(entry, sort_keys=True, ensure_ascii=False): entry for entry in entries}
+    return sorted(
+        unique.values(),
+        key=lambda e: (
+            GraphTime.parse(e["time"]).ticks,
+            _RANK.get(e["kind"], len(_RANK)),
+            e.get("incident_id", ""),
+            e.get("alert_id", ""),
+            e["title"],
+            json.dumps(e, sort_keys=True, ensure_ascii=False),
+        ),
+    )
