@@ -1,0 +1,218 @@
+"""``xops stories``: list, show and export the stories in the story store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
+
+from xops_provider.cli.render import format_table, terminal_safe
+
+if TYPE_CHECKING:
+    from xops_provider.store.repository import Store
+
+DEFAULT_STORE_CONN_ID = "xops_store"
+
+
+def open_store(conn_id: str) -> Store:
+    """The story store named by a connection, or the embedded default when it is not defined.
+
+    :param conn_id: the store connection id, resolved like ``airflow connections get``.
+    """
+    from xops_provider.cli.connections import ConnectionNotFound, get_connection
+    from xops_provider.hooks.store import store_for_connection
+
+    try:
+        connection = get_connection(conn_id)
+    except ConnectionNotFound:
+        connection = None
+    return store_for_connection(connection)
+
+
+def register(groups: argparse._SubParsersAction) -> None:
+    """Add the ``stories`` group to the ``xops`` parser.
+
+    :param groups: the dispatcher's subparsers.
+    """
+    parser = groups.add_parser("stories", help="List, show and export stories.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def store_option(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--store-conn-id",
+            default=DEFAULT_STORE_CONN_ID,
+            help="story store connection (default: %(default)s; the embedded SQLite store when undefined)",
+        )
+
+    export = commands.add_parser(
+        "export", help="Write stories as JSON lines (the story.schema.json contract)."
+    )
+    export.add_argument("--since", help="only stories updated since: ISO 8601, or a duration such as 7d")
+    export.add_argument("--integration", help="only this integration's stories")
+    export.add_argument("--output", "-o", help="write to this file instead of standard output")
+    store_option(export)
+    export.set_defaults(handler=_export)
+
+    show = commands.add_parser("show", help="Print one story for a person.")
+    show.add_argument("story_id", help="for example mdo:<tenant>:<incident>")
+    show.add_argument("--json", action="store_true", help="print the story document as JSON instead")
+    store_option(show)
+    show.set_defaults(handler=_show)
+
+    listing = commands.add_parser("list", help="A table of stories, most critical first.")
+    listing.add_argument("--integration", help="only this integration's stories")
+    listing.add_argument("--open", action="store_true", help="only open stories (not closed, not merged)")
+    listing.add_argument("--ids", action="store_true", help="print only story ids, in first-signal order")
+    store_option(listing)
+    listing.set_defaults(handler=_list)
+
+
+def _since(value: str | None) -> Any:
+    if value is None:
+        return None
+    import datetime as dt
+
+    from xops_provider.models.timestamps import GraphTime
+    from xops_provider.sync_audit import parse_since
+
+    return parse_since(value, now=GraphTime.from_datetime(dt.datetime.now(dt.UTC)))
+
+
+def _export(args: argparse.Namespace) -> int:
+    try:
+        since = _since(args.since)
+    except ValueError as err:
+        print(f"xops stories export: {err}", file=sys.stderr)
+        return 2
+    store = open_store(args.store_conn_id)
+    try:
+        stories = store.iter_stories(since=since, integration=args.integration)
+        if args.output:
+            with open(args.output, "w", encoding="utf-8") as out:
+                count = write_json_lines(stories, out)
+        else:
+            count = write_json_lines(stories, sys.stdout)
+    finally:
+        store.close()
+    print(f"exported {count} stories", file=sys.stderr)
+    return 0
+
+
+def write_json_lines(stories: Iterable[Mapping[str, Any]], out: TextIO) -> int:
+    """Write one JSON object per line. Non-ASCII is escaped, so a line never holds a raw newline,
+    bidi control or other character that a consumer might mis-split or mis-display.
+
+    :param stories: story documents.
+    :param out: where to write.
+    """
+    count = 0
+    for story in stories:
+        out.write(json.dumps(story, ensure_ascii=True, sort_keys=True, separators=(",", ":")))
+        out.write("\n")
+        count += 1
+    return count
+
+
+def _show(args: argparse.Namespace) -> int:
+    store = open_store(args.store_conn_id)
+    try:
+        story = store.get_story(args.story_id)
+    finally:
+        store.close()
+    if story is None:
+        print(f"xops stories show: no story {terminal_safe(args.story_id)!s}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(story, ensure_ascii=True, indent=2, sort_keys=True))
+    else:
+        print(render_story(story))
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    store = open_store(args.store_conn_id)
+    try:
+        stories = list(store.iter_stories(integration=args.integration))
+    finally:
+        store.close()
+    if args.open:
+        stories = [s for s in stories if s.get("status") != "Closed" and not s.get("merged_into")]
+    if args.ids:
+        for story in sorted(stories, key=lambda s: (s["first_signal"], s["story_id"])):
+            print(story["story_id"])
+        return 0
+    stories.sort(key=lambda s: (-s["criticality"], s["first_signal"], s["story_id"]))
+    rows = [
+        (
+            s["story_id"],
+            s["criticality"],
+            s["status"],
+            s["indication"],
+            len(s.get("summary", {}).get("affected_users") or s["correlation"].get("affected_users") or []),
+            s["merged_into"] or "",
+            s["title"],
+        )
+        for s in stories
+    ]
+    headers = ("STORY", "CRIT", "STATUS", "INDICATION", "USERS", "MERGED INTO", "TITLE")
+    print(format_table(headers, rows))
+    print(f"\n{len(stories)} stories")
+    return 0
+
+
+def render_story(story: Mapping[str, Any]) -> str:
+    """A story as text for a person: summary, explanation, timeline, entities, evidence.
+
+    :param story: a story document.
+    """
+    s = terminal_safe
+    summary = story.get("summary") or {}
+    details = story.get("details") or {}
+    lines = [
+        f"{s(story['title'])}",
+        "=" * min(100, max(10, len(s(story["title"])))),
+        f"Story        {s(story['story_id'])}",
+        f"Criticality  {story['criticality']}/10   Indication: {s(story['indication'])}",
+        f"Status       {s(story['status'])} (Defender: {s(story['vendor_status'])})"
+        f"   Severity: {s(story['severity'])}",
+        f"Verdict      {s(story.get('verdict') or '-')} (predicted: {s(story.get('predicted_verdict') or '-')})",
+        f"Signals      first {s(story['first_signal'])}, last {s(story['last_signal'])}",
+    ]
+    users = summary.get("affected_users") or story["correlation"].get("affected_users") or []
+    if users:
+        lines.append(f"Users        {', '.join(s(u) for u in users)}")
+    if story.get("merged_into"):
+        lines.append(f"Merged into  {s(story['merged_into'])}")
+    if story.get("source_url"):
+        lines.append(f"Defender     {s(story['source_url'])}")
+    explanation = details.get("explanation") or details.get("narrative")
+    if explanation:
+        lines += ["", "What happened", "-------------", s(explanation)]
+    timeline = story.get("timeline") or []
+    if timeline:
+        lines += ["", f"Timeline ({len(timeline)})", "--------"]
+        lines += [f"{s(e['time'])}  {s(e['kind']):<18} {s(e['title'])}" for e in timeline]
+    entities = story.get("entities") or []
+    if entities:
+        lines += ["", f"Entities ({len(entities)})", "--------"]
+        for entity in sorted(entities, key=lambda e: (e["type"], e["value"])):
+            roles = ", ".join(s(r) for r in entity.get("roles") or [])
+            verdict = entity.get("verdict")
+            lines.append(
+                f"{s(entity['type']):<9} {s(entity['value'], max_length=90)}"
+                + (f"  [{roles}]" if roles else "")
+                + (f"  {s(verdict)}" if verdict else "")
+            )
+    evidence = story.get("evidence") or []
+    if evidence:
+        lines += ["", f"Evidence ({len(evidence)} alerts)", "--------"]
+        lines += [
+            f"{s(a['alert_id'])}  {s(a['title'])}  ({len(a.get('items') or [])} items)" for a in evidence
+        ]
+    answers = story["correlation"].get("answers") or {}
+    if answers:
+        lines += ["", "Answers", "-------"]
+        lines += [f"{s(question)}: {s(answer)}" for question, answer in answers.items()]
+    return "\n".join(lines)
