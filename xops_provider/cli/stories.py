@@ -177,7 +177,8 @@ def render_story(story: Mapping[str, Any]) -> str:
         f"Criticality  {story['criticality']}/10   Indication: {s(story['indication'])}",
         f"Status       {s(story['status'])} (Defender: {s(story['vendor_status'])})"
         f"   Severity: {s(story['severity'])}",
-        f"Verdict      {s(story.get('verdict') or '-')} (predicted: {s(story.get('predicted_verdict') or '-')})",
+        f"Verdict      {s(story.get('verdict') or '-')}"
+        f" (predicted: {s(story.get('predicted_verdict') or '-')})",
         f"Signals      first {s(story['first_signal'])}, last {s(story['last_signal'])}",
     ]
     users = summary.get("affected_users") or story["correlation"].get("affected_users") or []
