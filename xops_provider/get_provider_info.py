@@ -1,0 +1,120 @@
+"""Provider discovery: what Airflow learns about this package through its entry point.
+
+Airflow 3.3 draws connection forms from ``connection-types[].conn-fields`` and
+``ui-field-behaviour`` alone; the hook's legacy form methods are not shown. An optional field needs
+``"null"`` in its type list, or the UI marks it required.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DEFENDER = "Microsoft Defender for Office 365"
+_STORIES = "XOps Stories"
+
+
+def _optional(kind: str, **schema: Any) -> dict[str, Any]:
+    return {"type": [kind, "null"], **schema}
+
+
+_MS_TENANT_FIELDS: dict[str, dict[str, Any]] = {
+    "tenant_id": {
+        "label": "Tenant (directory) ID",
+        "description": "The Microsoft Entra tenant: its directory GUID or a verified domain.",
+        "schema": {"type": "string", "minLength": 1},
+    },
+    "cloud": {
+        "label": "Cloud",
+        "description": "public (login.microsoftonline.com), usgov (GCC High) or usgov-dod (DoD).",
+        "schema": _optional("string", enum=["public", "usgov", "usgov-dod"], default="public"),
+    },
+    "authority_host": {
+        "label": "Authority host",
+        "description": "Overrides the cloud's Microsoft identity host (https:// URL).",
+        "schema": _optional("string"),
+    },
+    "graph_endpoint": {
+        "label": "Graph endpoint",
+        "description": "Overrides the cloud's Microsoft Graph host (https:// URL).",
+        "schema": _optional("string"),
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true, false, or the path of a CA bundle to trust.",
+        "schema": _optional("string", default="true"),
+    },
+    "certificate_path": {
+        "label": "Certificate path",
+        "description": "A PEM file with the app's private key and certificate, used instead of a secret.",
+        "schema": _optional("string"),
+    },
+    "certificate_thumbprint": {
+        "label": "Certificate thumbprint",
+        "description": "The certificate's SHA-1 thumbprint as shown on the app registration.",
+        "schema": _optional("string"),
+    },
+    "use_workload_identity": {
+        "label": "Use workload identity",
+        "description": (
+            "Authenticate with Azure workload identity (AZURE_FEDERATED_TOKEN_FILE) "
+            "or, without it, the managed identity."
+        ),
+        "schema": _optional("boolean", default=False),
+    },
+}
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider's description, validated by Airflow against ``provider_info.schema.json``."""
+    return {
+        "package-name": "xops-provider",
+        "name": "XOps",
+        "description": (
+            "Microsoft Defender for Office 365 incidents from Microsoft Graph, as XOps investigation stories."
+        ),
+        "integrations": [
+            {
+                "integration-name": _DEFENDER,
+                "external-doc-url": "https://learn.microsoft.com/en-us/graph/api/resources/security-incident",
+                "tags": ["security", "microsoft"],
+            },
+            {
+                "integration-name": _STORIES,
+                "external-doc-url": "https://airflow.apache.org/docs/apache-airflow-providers/",
+                "tags": ["security"],
+            },
+        ],
+        "hooks": [
+            {
+                "integration-name": _DEFENDER,
+                "python-modules": ["xops_provider.hooks.ms_tenant", "xops_provider.hooks.defender"],
+            },
+            {"integration-name": _STORIES, "python-modules": ["xops_provider.hooks.store"]},
+        ],
+        "sensors": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.sensors.defender"]}],
+        "triggers": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.triggers.defender"]}],
+        "operators": [{"integration-name": _STORIES, "python-modules": ["xops_provider.operators.stories"]}],
+        "connection-types": [
+            {
+                "connection-type": "ms_tenant",
+                "hook-class-name": "xops_provider.hooks.ms_tenant.MsTenantHook",
+                "hook-name": "Microsoft tenant (Entra app)",
+                "conn-fields": _MS_TENANT_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "port", "schema"],
+                    "relabeling": {"login": "Client (application) ID", "password": "Client secret"},
+                    "placeholders": {
+                        "login": "00000000-0000-0000-0000-000000000000",
+                        "password": "the secret's value (empty with a certificate or workload identity)",
+                        "tenant_id": "contoso.onmicrosoft.com or the directory GUID",
+                        "cloud": "public",
+                        "authority_host": "https://login.microsoftonline.com",
+                        "graph_endpoint": "https://graph.microsoft.com",
+                        "verify": "true",
+                        "certificate_path": "/opt/airflow/secrets/xops-app.pem",
+                        "certificate_thumbprint": "SHA-1 hex, e.g. 3F2504E04F8911D39A0C0305E82C3301A1B2C3D4",
+                    },
+                },
+            },
+        ],
+    }
