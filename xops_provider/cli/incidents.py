@@ -4,34 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from xops_provider.models.incident import Incident
-
-# Control, format (bidi overrides, zero-width) and separator characters can rewrite what a terminal
-# shows; incident titles are written by attackers (they quote email subjects).
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
-
-
-def terminal_safe(text: Any, *, width: int | None = None) -> str:
-    """Text that cannot drive a terminal: control, bidi and zero-width characters removed.
-
-    :param text: any value; ``None`` becomes ``""``.
-    :param width: clip to this many characters, ending with ``…``.
-    """
-    if text is None:
-        return ""
-    cleaned = "".join(
-        " " if ch in "\t\n\r" else ch
-        for ch in str(text)
-        if ch in "\t\n\r" or unicodedata.category(ch) not in _UNSAFE_CATEGORIES
-    )
-    cleaned = " ".join(cleaned.split())
-    if width is not None and len(cleaned) > width:
-        cleaned = cleaned[: max(width - 1, 0)] + "…"
-    return cleaned
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -67,6 +43,7 @@ def list_command(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from xops_provider.cli.connections import ConnectionNotFound
+    from xops_provider.cli.render import format_table
     from xops_provider.cli.tenant import hook_for
     from xops_provider.clients.errors import GraphError
     from xops_provider.clients.graph import INCIDENTS_PATH, MAX_PAGE_SIZE
@@ -94,7 +71,7 @@ def list_command(args: argparse.Namespace) -> int:
                     invalid += 1
                     raw_id = item.get("id") if isinstance(item, dict) else None
                     reason = f"<invalid incident: {err.error_count()} error(s)>"
-                    rows.append((terminal_safe(raw_id) or "?", "", "", "", reason))
+                    rows.append((str(raw_id or "?"), "", "", "", reason))
                 else:
                     rows.append(_row(incident))
                 if len(rows) >= args.top:
@@ -108,7 +85,7 @@ def list_command(args: argparse.Namespace) -> int:
         print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
         return 1
 
-    _print_table(("ID", "LAST UPDATE", "STATUS", "SEVERITY", "TITLE"), rows)
+    print(format_table(("ID", "LAST UPDATE", "STATUS", "SEVERITY", "TITLE"), rows, max_width=90))
     if invalid:
         print(f"warning: {invalid} incident(s) could not be read; shown as <invalid>", file=sys.stderr)
     return 0
@@ -116,17 +93,9 @@ def list_command(args: argparse.Namespace) -> int:
 
 def _row(incident: Incident) -> tuple[str, ...]:
     return (
-        terminal_safe(incident.id),
+        incident.id,
         incident.last_update.isoformat(),
-        terminal_safe(incident.status),
-        terminal_safe(incident.severity),
-        terminal_safe(incident.display_name, width=90),
+        incident.status or "",
+        incident.severity or "",
+        incident.display_name or "",
     )
-
-
-def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    widths = [max([len(header[i]), *(len(row[i]) for row in rows)]) for i in range(len(header))]
-    line = "  ".join(f"{{:<{w}}}" for w in widths[:-1]) + "  {}"
-    print(line.format(*header))
-    for row in rows:
-        print(line.format(*row))
