@@ -206,7 +206,9 @@ def _lock_path(engine: Engine, name: str) -> Path | None:
 
 
 @contextlib.contextmanager
-def named_lock(engine: Engine, name: str, *, timeout: float | None = None, poll: float = 0.2) -> Iterator[None]:
+def named_lock(
+    engine: Engine, name: str, *, timeout: float | None = None, poll: float = 0.2
+) -> Iterator[None]:
     """Hold an exclusive lock between processes; the OS or the server releases it if the holder dies.
 
     PostgreSQL: a session advisory lock on a connection of its own. SQLite: ``fcntl.flock`` on a

@@ -165,7 +165,9 @@ def normalize_entity_value(kind: str, value: str) -> str:
     if kind == "url":
         with contextlib.suppress(ValueError):
             parts = urlsplit(text)
-            text = urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment))
+            text = urlunsplit(
+                (parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment)
+            )
     elif kind not in ("process", "other"):
         text = text.lower()
     return text[:_ENTITY_VALUE_MAX]
@@ -178,6 +180,19 @@ def _canonical_time(value: Any) -> str | None:
         return GraphTime.parse(value).isoformat()
     except InvalidTimestamp:
         return str(value)[:32]
+
+
+@contextlib.contextmanager
+def _transient_errors() -> Iterator[None]:
+    """A lost, refused or busy database surfaces as :class:`TransientStoreError` (retry as it stands)."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as err:
+        raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
+    except DBAPIError as err:
+        if err.connection_invalidated:
+            raise TransientStoreError("store connection lost") from err
+        raise
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -231,17 +246,12 @@ class Store:
     @contextlib.contextmanager
     def _write(self) -> Iterator[Connection]:
         """One write transaction; a lost or busy database surfaces as :class:`TransientStoreError`."""
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except (OperationalError, InterfaceError) as err:
-            raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
-        except DBAPIError as err:
-            if err.connection_invalidated:
-                raise TransientStoreError("store connection lost") from err
-            raise
+        with _transient_errors(), self._writer.begin() as conn:
+            yield conn
 
-    def sync_lock(self, integration: str, *, timeout: float | None = None) -> contextlib.AbstractContextManager[None]:
+    def sync_lock(
+        self, integration: str, *, timeout: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
         """The per-integration lock that keeps two sync runs from overlapping.
 
         :param integration: the integration.
@@ -256,7 +266,7 @@ class Store:
 
         :param integration: the integration.
         """
-        with self.engine.connect() as conn:
+        with _transient_errors(), self.engine.connect() as conn:
             row = conn.execute(select(t.sync_state).where(t.sync_state.c.integration == integration)).first()
         if row is None:
             return None
@@ -406,7 +416,9 @@ class Store:
         q = t.quarantine
         unique = {e.fingerprint: e for e in entries}
         statement = (
-            self._insert(q).on_conflict_do_nothing(index_elements=["integration", "fingerprint"]).returning(q.c.id)
+            self._insert(q)
+            .on_conflict_do_nothing(index_elements=["integration", "fingerprint"])
+            .returning(q.c.id)
         )
         rows = conn.execute(
             statement,
@@ -491,7 +503,9 @@ class Store:
         s = t.sync_state
         with self._write() as conn:
             conn.execute(
-                update(s).where(s.c.integration == integration).values(runs=s.c.runs + 1, updated_at=utc_now())
+                update(s)
+                .where(s.c.integration == integration)
+                .values(runs=s.c.runs + 1, updated_at=utc_now())
             )
 
     # -- story producer (StoryRepository) -----------------------------------------------------
@@ -527,7 +541,9 @@ class Store:
         with self.engine.connect() as conn:
             for chunk in _chunks(list(dict.fromkeys(incident_ids))):
                 query = (
-                    select(raw.c.id, raw.c.incident_id, raw.c.last_update_ticks, raw.c.received_at, raw.c.payload)
+                    select(
+                        raw.c.id, raw.c.incident_id, raw.c.last_update_ticks, raw.c.received_at, raw.c.payload
+                    )
                     .where(raw.c.tenant_id == tenant_id, raw.c.incident_id.in_(chunk))
                     .order_by(raw.c.incident_id, raw.c.last_update_ticks, raw.c.id)
                 )

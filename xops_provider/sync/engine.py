@@ -1,0 +1,353 @@
+"""The incident sync: reads Graph's incident listing through a :class:`PageSource` into the store.
+
+Pure: no Airflow, no HTTP. The caller hands over a page source (the Graph client in production,
+an in-memory list in tests) and a :class:`~xops_provider.store.Store`.
+
+Paging (decided). Graph pages ``$orderby=lastUpdateDateTime asc`` listings with ``$skip``-based
+``@odata.nextLink``\\ s. An incident updated while we page jumps to the end of the listing, so an
+unchanged one can slide under an offset already read and be missed. So after each page whose last
+``lastUpdateDateTime`` is later than the query's lower bound, a new query starts at that time
+(``ge``: keyset paging; dedup absorbs the one-incident overlap). The nextLink is followed only when
+the whole page shares the lower bound's timestamp: a tie group larger than a page, which no time
+filter can split because ``id`` is not filterable. When Graph refuses a deeper ``$skip``
+(:class:`SkipCeilingReached`) or a nextLink cannot be followed (:class:`BrokenChain`), a new query
+starts from the last time seen. A tie group larger than the skip ceiling cannot be read whole by any
+query: the run records that instant in :attr:`SyncReport.stalled_at`, steps one tick past it and
+goes on, instead of looping forever.
+
+Guarantees. Each page is committed with the watermark that covers it in one transaction, and the
+dedup key ``(tenant, incident id, lastUpdateDateTime ticks)`` makes rereads free, so a crash at any
+point followed by a rerun leaves the same store as an uninterrupted run. Malformed records are
+quarantined with their reason in the same transaction; the rest of the page proceeds. Runs of one
+integration are serialised by a lock the OS or the database server releases if the holder dies.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from pydantic import ValidationError
+
+from xops_provider.models.incident import Incident
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.store.repository import NewVersion, QuarantineEntry, Store, TransientStoreError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+DEFAULT_LOOKBACK = dt.timedelta(days=7)
+DEFAULT_OVERLAP = dt.timedelta(minutes=5)
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
+_REASON_MAX = 1000
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of Graph's incident listing.
+
+    :param incidents: the records as received (normally dicts; anything else is quarantined).
+    :param next_link: the ``@odata.nextLink``, ``None`` on the last page.
+    """
+
+    incidents: list[dict[str, Any]]
+    next_link: str | None = None
+
+
+class PageSource(Protocol):
+    """Where pages come from (the Graph client in production)."""
+
+    def query(self, *, since: GraphTime) -> Page:
+        """The first page of ``lastUpdateDateTime ge since``, ordered ascending, ``$top=50``,
+        ``$expand=alerts``."""
+        ...
+
+    def follow(self, next_link: str) -> Page:
+        """The page a nextLink names."""
+        ...
+
+
+class SkipCeilingReached(Exception):
+    """Graph refused a deeper ``$skip``."""
+
+
+class BrokenChain(Exception):
+    """A nextLink cannot be followed any more."""
+
+
+@dataclass
+class SyncReport:
+    """What one run did. Only counts and the watermark leave the worker (see :meth:`to_xcom`).
+
+    :param integration: the integration.
+    :param tenant_id: its tenant.
+    :param since: where the run's first query started.
+    :param pages: pages read and committed.
+    :param requests: calls made to the page source.
+    :param queries: new queries (the first, keyset steps and restarts).
+    :param restarts: queries started after a refused ``$skip`` or a broken chain.
+    :param incidents_seen: records received, malformed ones included.
+    :param versions_stored: versions new to the store.
+    :param duplicates: valid versions that were already stored.
+    :param quarantined: records refused this run (whether or not quarantined before).
+    :param newly_quarantined: quarantine rows added.
+    :param retries: batch commits retried after a transient database failure.
+    :param watermark: the latest ``lastUpdateDateTime`` stored, seven-digit text.
+    :param stalled_at: instants whose tie group exceeded the skip ceiling and could not be read whole.
+    """
+
+    integration: str
+    tenant_id: str
+    since: str
+    pages: int = 0
+    requests: int = 0
+    queries: int = 0
+    restarts: int = 0
+    incidents_seen: int = 0
+    versions_stored: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    newly_quarantined: int = 0
+    retries: int = 0
+    watermark: str | None = None
+    stalled_at: list[str] = field(default_factory=list)
+
+    def to_xcom(self) -> dict[str, Any]:
+        """Counts and the watermark: small, and free of anything a record said."""
+        return asdict(self)
+
+
+@dataclass
+class _Batch:
+    versions: list[NewVersion]
+    quarantined: list[QuarantineEntry]
+    # The page's last valid time decides between a keyset step and the nextLink.
+    last: GraphTime | None
+    latest: GraphTime | None
+
+
+def parse_page(records: Iterable[Any]) -> _Batch:
+    """Validate a page's records once each; the bad ones become quarantine entries.
+
+    :param records: the page's records as received.
+    """
+    versions: list[NewVersion] = []
+    refused: list[QuarantineEntry] = []
+    last: GraphTime | None = None
+    latest: GraphTime | None = None
+    for record in records:
+        outcome = _parse_record(record)
+        if isinstance(outcome, QuarantineEntry):
+            refused.append(outcome)
+            continue
+        versions.append(outcome)
+        last = outcome.last_update
+        if latest is None or last > latest:
+            latest = last
+    return _Batch(versions=versions, quarantined=refused, last=last, latest=latest)
+
+
+def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
+    if not isinstance(record, dict):
+        return QuarantineEntry(
+            kind="incident",
+            record_id=None,
+            reason=f"not a JSON object: got {_json_type(record)}",
+            payload=json.dumps(record, ensure_ascii=False, default=repr),
+        )
+    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
+    try:
+        incident = Incident.model_validate(record)
+    except ValidationError as err:
+        raw_id = record.get("id")
+        return QuarantineEntry(
+            kind="incident",
+            record_id=str(raw_id)[:200] if isinstance(raw_id, str | int) and str(raw_id).strip() else None,
+            reason=_reason(err),
+            payload=payload,
+        )
+    return NewVersion(
+        incident_id=incident.id,
+        last_update=incident.last_update,
+        payload=payload,
+        status=incident.status,
+        redirect_incident_id=incident.redirect_incident_id,
+        has_mdo_alert=incident.has_mdo_alert,
+    )
+
+
+def _json_type(value: Any) -> str:
+    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _reason(err: ValidationError) -> str:
+    parts = []
+    for error in err.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "record"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)[:_REASON_MAX]
+
+
+def _seen_after(keys: Iterable[str], floor: int) -> set[str]:
+    return {key for key in keys if int(key.rsplit("@", 1)[1]) >= floor}
+
+
+def sync_incidents(
+    *,
+    source: PageSource,
+    store: Store,
+    integration: str,
+    tenant_id: str,
+    now: GraphTime,
+    lookback: dt.timedelta = DEFAULT_LOOKBACK,
+    overlap: dt.timedelta = DEFAULT_OVERLAP,
+    lock_timeout: float | None = None,
+    retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncReport:
+    """Bring the store up to date with the incidents Graph lists for one integration.
+
+    :param source: the page source.
+    :param store: the store.
+    :param integration: the integration (its watermark and lock are its own).
+    :param tenant_id: the tenant it reads.
+    :param now: the current time; the first run reads from ``now - lookback``.
+    :param lookback: how far back the first run reads.
+    :param overlap: how far below the watermark later runs reread.
+    :param lock_timeout: seconds to wait for a concurrent run of the same integration; ``None`` waits.
+    :param retry_delays: the backoff, in seconds, between retries of a batch after a transient
+        database failure; when they are spent the error propagates (a rerun resumes safely).
+    :param sleep: how to wait between retries.
+    """
+    overlap_seconds = int(overlap.total_seconds())
+    with store.sync_lock(integration, timeout=lock_timeout):
+        state = _retry(lambda: store.sync_state(integration), retry_delays, sleep, None)
+        if state is not None:
+            lookback_start, watermark, seen = state.lookback_start, state.watermark, set(state.seen)
+        else:
+            lookback_start, watermark, seen = now.shift(seconds=-lookback.total_seconds()), None, set()
+        since = lookback_start if watermark is None else watermark.shift(seconds=-overlap.total_seconds())
+        report = SyncReport(
+            integration=integration,
+            tenant_id=tenant_id,
+            since=since.isoformat(),
+            watermark=None if watermark is None else watermark.isoformat(),
+        )
+        run = _Run(source=source, report=report)
+        lower = since
+        page = run.query(lower, restart=False)
+        furthest: GraphTime | None = None
+        failed_at: GraphTime | None = None
+        while True:
+            batch = parse_page(page.incidents)
+            if batch.latest is not None:
+                watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
+                furthest = batch.latest if furthest is None or batch.latest > furthest else furthest
+            fresh = [v for v in batch.versions if v.key not in seen]
+            if watermark is not None:
+                floor = watermark.ticks - overlap_seconds * 10_000_000
+                seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
+            outcome = _retry(
+                lambda batch=batch, fresh=fresh, watermark=watermark, seen=seen: store.commit_batch(
+                    integration=integration,
+                    tenant_id=tenant_id,
+                    versions=fresh,
+                    quarantined=batch.quarantined,
+                    watermark=watermark,
+                    seen=seen,
+                    overlap_seconds=overlap_seconds,
+                    lookback_start=lookback_start,
+                ),
+                retry_delays,
+                sleep,
+                report,
+            )
+            report.pages += 1
+            report.incidents_seen += len(batch.versions) + len(batch.quarantined)
+            report.versions_stored += outcome.stored
+            report.duplicates += len(batch.versions) - outcome.stored
+            report.quarantined += len(batch.quarantined)
+            report.newly_quarantined += outcome.quarantined
+            report.watermark = None if watermark is None else watermark.isoformat()
+            if not page.next_link:
+                break
+            try:
+                if batch.last is not None and batch.last > lower:
+                    lower = batch.last
+                    page = run.query(lower, restart=False)
+                else:
+                    page = run.follow(page.next_link)
+                continue
+            except SkipCeilingReached as err:
+                cause: Exception = err
+            except BrokenChain as err:
+                cause = err
+            # Restart from the furthest time seen. Without progress, a broken chain gets one more
+            # try; a refused $skip never will (the tie group is larger than the ceiling).
+            if furthest is not None and furthest > lower:
+                lower, failed_at = furthest, None
+            elif isinstance(cause, BrokenChain) and failed_at != lower:
+                failed_at = lower
+            else:
+                log.warning(
+                    "Integration %s: more incidents share lastUpdateDateTime %s than Graph lists with "
+                    "$skip; the rest of that group cannot be listed and is skipped",
+                    integration,
+                    lower.isoformat(),
+                )
+                report.stalled_at.append(lower.isoformat())
+                lower, failed_at = GraphTime(lower.ticks + 1), None
+            page = run.query(lower, restart=True)
+        _retry(lambda: store.finish_run(integration), retry_delays, sleep, report)
+    log.info(
+        "Integration %s: %d pages, %d requests, %d incidents seen, %d new versions, %d duplicates, "
+        "%d quarantined; watermark %s",
+        integration,
+        report.pages,
+        report.requests,
+        report.incidents_seen,
+        report.versions_stored,
+        report.duplicates,
+        report.quarantined,
+        report.watermark,
+    )
+    return report
+
+
+@dataclass
+class _Run:
+    source: PageSource
+    report: SyncReport
+
+    def query(self, since: GraphTime, *, restart: bool) -> Page:
+        self.report.requests += 1
+        self.report.queries += 1
+        self.report.restarts += int(restart)
+        return self.source.query(since=since)
+
+    def follow(self, next_link: str) -> Page:
+        self.report.requests += 1
+        return self.source.follow(next_link)
+
+
+def _retry(
+    call: Callable[[], T], delays: Sequence[float], sleep: Callable[[float], None], report: SyncReport | None
+) -> T:
+    for delay in (*delays, None):
+        try:
+            return call()
+        except TransientStoreError as err:
+            if delay is None:
+                raise
+            log.warning("Store unavailable (%s); retrying in %.1f s", err, delay)
+            if report is not None:
+                report.retries += 1
+            sleep(delay)
+    raise AssertionError("unreachable")
