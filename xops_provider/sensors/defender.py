@@ -1,0 +1,178 @@
+"""Wait until Defender holds an incident version that the story store has not stored yet."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import AirflowSkipException
+
+from xops_provider.hooks.defender import (
+    DEFAULT_LOOKBACK,
+    DEFAULT_OVERLAP,
+    PROBE_PAGE_SIZE,
+    DefenderIncidentsHook,
+)
+from xops_provider.triggers.defender import DEFAULT_STORE_CONN_ID, DefenderIncidentTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: The timeout when the DAG's schedule gives no interval (manual or asset-triggered DAGs).
+DEFAULT_TIMEOUT = dt.timedelta(hours=1)
+# The triggerer's own deadline sits a little after the trigger's, so that the trigger reports
+# "idle" itself and the backstop only matters if the trigger cannot.
+_DEFERRAL_GRACE = dt.timedelta(minutes=2)
+
+
+class DefenderProbeError(RuntimeError):
+    """The check itself failed (Graph or the store); not an idle wait, so never soft-failed."""
+
+
+def schedule_interval(dag: Any) -> dt.timedelta | None:
+    """The interval between two runs of a DAG's schedule, when its timetable has a fixed one.
+
+    :param dag: the DAG (``None`` gives ``None``).
+    """
+    timetable = getattr(dag, "timetable", None)
+    if timetable is None:
+        return None
+    delta = getattr(timetable, "_delta", None)
+    if isinstance(delta, dt.timedelta) and delta > dt.timedelta(0):
+        return delta
+    get_next = getattr(timetable, "_get_next", None)
+    if callable(get_next):
+        try:
+            first = get_next(dt.datetime.now(dt.UTC))
+            second = get_next(first)
+        except Exception:
+            return None
+        if second > first:
+            return second - first
+    return None
+
+
+class DefenderIncidentSensor(BaseSensorOperator):
+    """Succeed when Defender has an incident version that the story store has not stored yet.
+
+    It compares Graph's incidents in the next sync's window (the integration's watermark minus the
+    overlap) with the store's incident heads, so the newest incident, once ingested, does not wake
+    it again. Deferrable by default; ``mode="poke"`` and ``mode="reschedule"`` work too. The XCom
+    holds counts and the watermark, never incident data. A run that finds nothing ends at its
+    timeout as skipped (``soft_fail``), and the timeout defaults to the DAG's schedule interval.
+
+    :param integration: the integration whose watermark and stored incidents are compared.
+    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
+    :param store_conn_id: the ``xops_store`` connection.
+    :param lookback: the window before the integration's first sync.
+    :param overlap: how far below the watermark to look.
+    :param top: the check's page size (``$top``), small on purpose.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param timeout: seconds (or a timedelta) before an idle run is skipped; defaults to the DAG's
+        schedule interval, or one hour when the schedule has none.
+    :param soft_fail: skip instead of failing at the timeout.
+    :param kwargs: passed to :class:`~airflow.sdk.BaseSensorOperator`.
+    """
+
+    template_fields: Sequence[str] = ("integration", "ms_tenant_conn_id", "store_conn_id")
+    ui_color = "#dbe9f6"
+
+    def __init__(
+        self,
+        *,
+        integration: str = "default",
+        ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
+        store_conn_id: str = DEFAULT_STORE_CONN_ID,
+        lookback: dt.timedelta = DEFAULT_LOOKBACK,
+        overlap: dt.timedelta = DEFAULT_OVERLAP,
+        top: int = PROBE_PAGE_SIZE,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        timeout: dt.timedelta | float | None = None,
+        soft_fail: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self._timeout_given = timeout is not None
+        super().__init__(
+            timeout=timeout if timeout is not None else DEFAULT_TIMEOUT, soft_fail=soft_fail, **kwargs
+        )
+        self.integration = integration
+        self.ms_tenant_conn_id = ms_tenant_conn_id
+        self.store_conn_id = store_conn_id
+        self.lookback = lookback
+        self.overlap = overlap
+        self.top = top
+        self.deferrable = deferrable
+
+    def _resolve_timeout(self) -> None:
+        if not self._timeout_given:
+            interval = schedule_interval(self.dag if self.has_dag() else None)
+            if interval is not None:
+                self.timeout = interval.total_seconds()
+
+    def execute(self, context: Context) -> Any:
+        """Check once; defer to the trigger when deferrable and nothing is new yet."""
+        self._resolve_timeout()
+        if not self.deferrable:
+            return super().execute(context)
+        result = self.poke(context)
+        if result.is_done:
+            return result.xcom_value
+        self.defer(
+            trigger=DefenderIncidentTrigger(
+                integration=self.integration,
+                ms_tenant_conn_id=self.ms_tenant_conn_id,
+                store_conn_id=self.store_conn_id,
+                poll_interval=self.poke_interval,
+                lookback_seconds=self.lookback.total_seconds(),
+                overlap_seconds=self.overlap.total_seconds(),
+                top=self.top,
+                end_time=time.time() + self.timeout,
+            ),
+            method_name="execute_complete",
+            timeout=dt.timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+        )
+
+    def poke(self, context: Context) -> PokeReturnValue:
+        """One check: done when at least one incident version is not stored yet."""
+        from xops_provider.hooks.store import StoreHook
+
+        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
+        store = StoreHook(xops_store_conn_id=self.store_conn_id).get_store()
+        try:
+            probe = hook.find_unseen(
+                store=store,
+                integration=self.integration,
+                lookback=self.lookback,
+                overlap=self.overlap,
+                top=self.top,
+            )
+        finally:
+            store.close()
+            hook.get_graph_client().close()
+        summary = probe.summary()
+        self.log.info("Checked %(checked)d incident(s): %(unseen)d not stored yet", summary)
+        return PokeReturnValue(is_done=bool(probe.unseen), xcom_value=summary)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger fired.
+
+        :param context: the task's context.
+        :param event: the trigger's payload.
+        """
+        status = event.get("status")
+        if status == "found":
+            return {key: event.get(key) for key in ("unseen", "checked", "watermark")}
+        if status == "idle":
+            if self.soft_fail:
+                raise AirflowSkipException(
+                    f"No new Defender incident for integration {self.integration!r} within "
+                    f"{self.timeout:.0f}s"
+                )
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(f"No new Defender incident within {self.timeout:.0f}s")
+        raise DefenderProbeError(event.get("message") or f"unexpected trigger event {status!r}")
