@@ -1,0 +1,451 @@
+"""The Generic Incident producer: MDO incident versions -> story documents.
+
+:func:`build_story` is a pure function of the set of stored versions of an incident (and of the
+incidents merged into it): the same versions, in any order and with repeats, give the same document,
+and no wall-clock value enters it. :func:`produce` is the queue loop that feeds it from a
+:class:`~xops_provider.stories.ports.StoryRepository` and saves what it builds.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from xops_provider.models.incident import evidence_kind, normalize_enum
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.stories.criticality import Signals, criticality, effective_severity
+from xops_provider.stories.entities import alert_evidence, extract_entities
+from xops_provider.stories.errors import StoryInputError
+from xops_provider.stories.indication import indication, predicted_verdict
+from xops_provider.stories.merge import folded_into, resolve_survivors
+from xops_provider.stories.narrative import narrative
+from xops_provider.stories.ports import IncidentVersion, StoryRepository
+from xops_provider.stories.status import story_status
+from xops_provider.stories.timeline import alert_entries, order_timeline, version_entries
+from xops_provider.stories.versions import ParsedVersion, StoryAlert, collect_alerts, parse_versions
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "Generic Incident"
+VENDOR = "Microsoft"
+PRODUCT = "Microsoft Defender for Office 365"
+RAW_KIND = "incident_version"
+CORRELATION_ANSWERS = {
+    "clicked": "Not known yet: click and network correlation has not run for this story.",
+    "related_activity": "Not known yet: network and endpoint correlation has not run for this story.",
+    "broader_attack": "Not known yet: campaign correlation across stories has not run.",
+}
+
+
+def story_id(tenant_id: str, incident_id: str) -> str:
+    """The story id of an incident: ``mdo:<tenant>:<incident>``.
+
+    It depends on nothing else, so a merged story can name a survivor that has not arrived yet.
+
+    :param tenant_id: the tenant.
+    :param incident_id: Defender's incident id.
+    """
+    return f"mdo:{tenant_id}:{incident_id}"
+
+
+def _latest_value(versions: Sequence[ParsedVersion], attribute: str) -> Any:
+    # A redirected incident's last version can be sparse; fall back to what an earlier one said.
+    for parsed in reversed(versions):
+        value = getattr(parsed.incident, attribute)
+        if value is not None:
+            return value
+    return None
+
+
+def _signal_bounds(alerts: Sequence[StoryAlert]) -> tuple[GraphTime | None, GraphTime | None]:
+    firsts = [a.alert.first_activity or a.raised_at for a in alerts]
+    lasts = [a.alert.last_activity or a.alert.last_update or a.alert.created or a.first_seen for a in alerts]
+    return (min(firsts) if firsts else None, max(lasts) if lasts else None)
+
+
+def _evidence_widget(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
+    widget = []
+    for item in alerts:
+        alert = item.alert
+        widget.append(
+            {
+                "alert_id": item.alert_id,
+                "title": alert.title or "",
+                "service_source": alert.service_source,
+                "incident_id": item.incident_id,
+                "severity": alert.severity,
+                "created": item.raised_at.isoformat(),
+                "alert_web_url": alert.alert_web_url,
+                "present": item.present,
+                "moved_to": item.moved_to,
+                "items": [
+                    {
+                        "type": evidence_kind(evidence.get("@odata.type")),
+                        "verdict": normalize_enum("verdict", evidence.get("verdict")),
+                        "remediation_status": evidence.get("remediationStatus") or None,
+                        "payload": evidence,
+                    }
+                    for evidence in alert_evidence(item.raw)
+                ],
+            }
+        )
+    return widget
+
+
+def _raw_data(histories: Mapping[str, Sequence[ParsedVersion]], incident_id: str) -> list[dict[str, Any]]:
+    order = [incident_id, *sorted(i for i in histories if i != incident_id)]
+    return [
+        {
+            "kind": RAW_KIND,
+            "incident_id": other,
+            "folded": other != incident_id,
+            "last_update": parsed.last_update.isoformat(),
+            "received_at": parsed.version.received_at,
+            "payload": parsed.version.payload,
+        }
+        for other in order
+        for parsed in histories[other]
+    ]
+
+
+def _primary_recipient(entities: Sequence[Mapping[str, Any]]) -> str | None:
+    weight: Counter[str] = Counter()
+    for entity in entities:
+        if entity["type"] == "mailbox" and "recipient" in entity["roles"]:
+            weight[entity["value"]] += len(entity["alert_ids"])
+        elif entity["type"] == "email":
+            weight.update(entity["attributes"].get("recipients", []))
+    if not weight:
+        return None
+    return min(weight, key=lambda value: (-weight[value], value))
+
+
+def build_story(
+    *,
+    integration: str,
+    tenant_id: str,
+    incident_id: str,
+    versions: Sequence[IncidentVersion],
+    folded: Mapping[str, Sequence[IncidentVersion]],
+    merged_into: str | None,
+) -> dict[str, Any] | None:
+    """The story document of one incident, valid against ``story.schema.json``.
+
+    The incident gets a story when any version, its own or of an incident merged into it, ever
+    held a Defender for Office 365 alert; otherwise ``None``.
+
+    :param integration: the integration that produces the story.
+    :param tenant_id: the tenant.
+    :param incident_id: the incident.
+    :param versions: this incident's stored versions, in any order, repeats allowed.
+    :param folded: for each incident redirected (transitively) into this one, its versions.
+    :param merged_into: the terminal survivor's incident id when this incident was redirected.
+    :raises StoryInputError: when a version cannot be read; the caller quarantines it.
+    """
+    own = parse_versions(versions, tenant_id=tenant_id, incident_id=incident_id)
+    if not own:
+        return None
+    histories: dict[str, list[ParsedVersion]] = {incident_id: own}
+    for other, other_versions in folded.items():
+        if other != incident_id and (
+            parsed := parse_versions(other_versions, tenant_id=tenant_id, incident_id=other)
+        ):
+            histories[other] = parsed
+    if not any(p.incident.has_mdo_alert for history in histories.values() for p in history):
+        return None
+
+    latest = own[-1].incident
+    alerts = collect_alerts(histories)
+    entities = extract_entities(alerts)
+    timeline = order_timeline(
+        [entry for history in histories.values() for entry in version_entries(history)]
+        + alert_entries(alerts)
+    )
+    folded_ids = sorted(i for i in histories if i != incident_id)
+    merged_story = story_id(tenant_id, merged_into) if merged_into else None
+
+    determinations = [latest.determination] + [a.alert.determination for a in alerts]
+    titles = [latest.display_name] + [a.alert.title for a in alerts]
+    threats = [t for e in entities if e["type"] == "email" for t in e["attributes"].get("threats", [])]
+    threats += [a.alert.threat_display_name for a in alerts] + [a.alert.threat_family_name for a in alerts]
+    evidence_verdicts = [
+        normalize_enum("verdict", ev.get("verdict")) for a in alerts for ev in alert_evidence(a.raw)
+    ]
+    severity = effective_severity(latest.severity, [a.alert.severity for a in alerts])
+    story_indication = indication(titles=titles, determinations=determinations, threats=threats)
+    correlation: dict[str, Any] = {
+        "clicks": [],
+        "network_activity": [],
+        "endpoint_detections": [],
+        "related_stories": [],
+        "campaign_id": None,
+        "affected_users": [],
+        "answers": dict(CORRELATION_ANSWERS),
+    }
+    score = criticality(
+        severity=severity,
+        classification=latest.classification,
+        signals=Signals(
+            clicks=correlation["clicks"],
+            network_activity=correlation["network_activity"],
+            endpoint_detections=correlation["endpoint_detections"],
+        ),
+    )
+    affected_users = sorted(
+        {e["value"] for e in entities if e["type"] == "mailbox" and "recipient" in e["roles"]}
+        | {r for e in entities if e["type"] == "email" for r in e["attributes"].get("recipients", [])}
+    )
+    correlation["affected_users"] = affected_users
+
+    created = min((p.incident.created for p in own if p.incident.created), default=own[0].last_update)
+    updated = max(p.last_update for history in histories.values() for p in history)
+    first_signal, last_signal = _signal_bounds(alerts)
+    first_signal, last_signal = first_signal or created, last_signal or updated
+    title = _latest_value(own, "display_name") or next(
+        (a.alert.title for a in alerts if a.alert.is_mdo and a.alert.title), f"Incident {incident_id}"
+    )
+    source_url = _latest_value(own, "incident_web_url")
+    status = story_status(own, merged_into=merged_story)
+    verdict_prediction = predicted_verdict(
+        classification=latest.classification,
+        determinations=determinations,
+        evidence_verdicts=evidence_verdicts,
+    )
+    vendor_status = latest.status or "unknown"
+    source = _primary_recipient(entities)
+    mitre = sorted({t for a in alerts for t in a.alert.mitre_techniques if isinstance(t, str) and t.strip()})
+    categories = sorted({a.alert.category for a in alerts if a.alert.category})
+    summary = {
+        "title": title,
+        "criticality": score,
+        "indication": story_indication,
+        "status": status,
+        "verdict": None,
+        "predicted_verdict": verdict_prediction,
+        "producer": PRODUCER,
+        "vendor": VENDOR,
+        "product": PRODUCT,
+        "severity": severity,
+        "vendor_status": vendor_status,
+        "source": source,
+        "first_signal": first_signal.isoformat(),
+        "last_signal": last_signal.isoformat(),
+        "alert_count": len(alerts),
+        "affected_users": affected_users,
+        "source_url": source_url,
+    }
+    details = {
+        "narrative": narrative(
+            entities=entities,
+            timeline=timeline,
+            alert_titles=[a.alert.title for a in alerts if a.alert.title],
+            indication=story_indication,
+            merged_into=merged_story,
+            folded_incident_ids=folded_ids,
+        ),
+        "description": _latest_value(own, "description"),
+        "vendor_summary": _latest_value(own, "summary"),
+        "alert_descriptions": [
+            {"alert_id": a.alert_id, "description": a.alert.description}
+            for a in alerts
+            if a.alert.description
+        ],
+        "mitre_techniques": mitre,
+        "categories": categories,
+        "classification": latest.classification,
+        "determination": latest.determination,
+        "assignee": latest.assigned_to,
+        "tags": sorted({str(t) for t in latest.custom_tags}),
+        "system_tags": sorted({str(t) for t in latest.system_tags}),
+        "resolving_comment": latest.resolving_comment,
+        "merged_into": merged_story,
+        "folded_incident_ids": folded_ids,
+    }
+    document = {
+        "story_id": story_id(tenant_id, incident_id),
+        "producer": PRODUCER,
+        "vendor": VENDOR,
+        "product": PRODUCT,
+        "integration": integration,
+        "tenant_id": tenant_id,
+        "source_incident_id": incident_id,
+        "source_url": source_url,
+        "title": title,
+        "criticality": score,
+        "severity": severity,
+        "status": status,
+        "vendor_status": vendor_status,
+        "verdict": None,
+        "predicted_verdict": verdict_prediction,
+        "indication": story_indication,
+        "source": source,
+        "affected_users": affected_users,
+        "alert_count": len(alerts),
+        "first_signal": first_signal.isoformat(),
+        "last_signal": last_signal.isoformat(),
+        "created_at": created.isoformat(),
+        "updated_at": updated.isoformat(),
+        "merged_into": merged_story,
+        "folded_incident_ids": folded_ids,
+        "summary": summary,
+        "details": details,
+        "timeline": timeline,
+        "entities": entities,
+        "evidence": _evidence_widget(alerts),
+        "raw_data": _raw_data(histories, incident_id),
+        "correlation": correlation,
+    }
+    # The document must not share mutable parts with the caller's payloads.
+    return copy.deepcopy(document)
+
+
+@dataclass(frozen=True, slots=True)
+class StoryFailure:
+    """An incident whose story could not be built; the caller quarantines it.
+
+    :param tenant_id: the tenant.
+    :param incident_id: the incident whose story failed.
+    :param version_ids: the versions involved, marked produced so the queue moves on.
+    :param reason: what is wrong (no payload content).
+    """
+
+    tenant_id: str
+    incident_id: str
+    version_ids: tuple[int, ...]
+    reason: str
+
+
+@dataclass(slots=True)
+class ProduceReport:
+    """What one :func:`produce` run did: counts, and the failures to quarantine.
+
+    :param batches: batches taken from the queue.
+    :param incidents: pending incidents taken.
+    :param stories_saved: story documents written (an incident's and its survivor's both count).
+    :param merged_stories: of those, stories of incidents merged into another.
+    :param without_story: incidents built that hold no MDO alert, so make no story.
+    :param versions_produced: versions marked produced.
+    :param redirect_cycles: redirect cycles met and broken.
+    :param failures: incidents whose story could not be built.
+    """
+
+    batches: int = 0
+    incidents: int = 0
+    stories_saved: int = 0
+    merged_stories: int = 0
+    without_story: int = 0
+    versions_produced: int = 0
+    redirect_cycles: int = 0
+    failures: list[StoryFailure] = field(default_factory=list)
+
+
+def _produce_tenant(
+    repo: StoryRepository,
+    *,
+    integration: str,
+    tenant_id: str,
+    incident_ids: Sequence[str],
+    report: ProduceReport,
+    stories: dict[str, dict[str, Any]],
+    version_ids: set[int],
+) -> None:
+    survivors = resolve_survivors(repo, tenant_id=tenant_id, incident_ids=incident_ids)
+    report.redirect_cycles += survivors.cycles
+    trees = folded_into(repo, tenant_id=tenant_id, survivors=set(survivors.terminal.values()))
+    # Every member of a survivor's tree is rebuilt, not only the pending incident: when a chain
+    # grows (B, survivor of A, is merged into C), A's story must now point to C.
+    survivor_of: dict[str, str | None] = {}
+    for survivor, members in trees.items():
+        survivor_of[survivor] = None
+        for member in members:
+            survivor_of[member] = survivor
+    for incident_id, survivor in survivors.terminal.items():
+        survivor_of.setdefault(incident_id, None if survivor == incident_id else survivor)
+    versions = repo.incident_versions(tenant_id=tenant_id, incident_ids=sorted(survivor_of))
+    for incident_id in sorted(survivor_of):
+        own = versions.get(incident_id, [])
+        survivor = survivor_of[incident_id]
+        members = trees.get(incident_id, set()) if survivor is None else set()
+        folded = {member: versions.get(member, []) for member in sorted(members)}
+        used = [v.version_id for v in own] + [v.version_id for vs in folded.values() for v in vs]
+        version_ids.update(used)
+        try:
+            story = build_story(
+                integration=integration,
+                tenant_id=tenant_id,
+                incident_id=incident_id,
+                versions=own,
+                folded=folded,
+                merged_into=survivor,
+            )
+        except StoryInputError as err:
+            log.warning("Story for incident %s not built: %s", incident_id, err)
+            report.failures.append(
+                StoryFailure(
+                    tenant_id=tenant_id,
+                    incident_id=incident_id,
+                    version_ids=tuple(sorted(set(used))),
+                    reason=str(err),
+                )
+            )
+            continue
+        if story is None:
+            if own:
+                report.without_story += 1
+            continue
+        stories[story["story_id"]] = story
+
+
+def produce(repo: StoryRepository, *, integration: str, batch_size: int) -> ProduceReport:
+    """Build and save the stories of every pending incident, one batch per transaction.
+
+    Each pending incident's story is built with its terminal survivor's, and every incident merged
+    into that survivor, so merges fold in whatever order the incidents arrive. An incident that
+    cannot be mapped is reported in ``failures`` and its versions are marked produced, so it never
+    blocks the queue; the rest of the batch proceeds. A rerun after a crash rebuilds the same stories.
+
+    :param repo: the store.
+    :param integration: the integration whose queue to drain.
+    :param batch_size: pending incidents per batch (and per transaction).
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be at least 1")
+    report = ProduceReport()
+    marked: set[int] = set()
+    while True:
+        pending = list(dict.fromkeys(repo.pending_incidents(integration=integration, limit=batch_size)))
+        if not pending:
+            break
+        report.batches += 1
+        report.incidents += len(pending)
+        by_tenant: dict[str, list[str]] = {}
+        for tenant_id, incident_id in pending:
+            by_tenant.setdefault(tenant_id, []).append(incident_id)
+        stories: dict[str, dict[str, Any]] = {}
+        version_ids: set[int] = set()
+        for tenant_id in sorted(by_tenant):
+            _produce_tenant(
+                repo,
+                integration=integration,
+                tenant_id=tenant_id,
+                incident_ids=by_tenant[tenant_id],
+                report=report,
+                stories=stories,
+                version_ids=version_ids,
+            )
+        progressed = bool(version_ids - marked)
+        marked |= version_ids
+        ordered = [stories[key] for key in sorted(stories)]
+        repo.save_stories(integration=integration, stories=ordered, produced_version_ids=sorted(version_ids))
+        report.stories_saved += len(ordered)
+        report.merged_stories += sum(1 for s in ordered if s["merged_into"])
+        report.versions_produced += len(version_ids)
+        if not progressed:
+            # The store keeps offering versions this run already marked: stop rather than spin.
+            log.warning("Pending incidents did not move after a batch; stopping this run")
+            break
+    return report
