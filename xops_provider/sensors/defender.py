@@ -67,7 +67,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
 
     :param integration: the integration whose watermark and stored incidents are compared.
     :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param store_conn_id: the ``xops_store`` connection.
+    :param xops_store_conn_id: the ``xops_store`` connection.
     :param lookback: the window before the integration's first sync.
     :param overlap: how far below the watermark to look.
     :param top: the check's page size (``$top``), small on purpose.
@@ -78,7 +78,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
     :param kwargs: passed to :class:`~airflow.sdk.BaseSensorOperator`.
     """
 
-    template_fields: Sequence[str] = ("integration", "ms_tenant_conn_id", "store_conn_id")
+    template_fields: Sequence[str] = ("integration", "ms_tenant_conn_id", "xops_store_conn_id")
     ui_color = "#dbe9f6"
 
     def __init__(
@@ -86,7 +86,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
         *,
         integration: str = "default",
         ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
-        store_conn_id: str = DEFAULT_STORE_CONN_ID,
+        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
         lookback: dt.timedelta = DEFAULT_LOOKBACK,
         overlap: dt.timedelta = DEFAULT_OVERLAP,
         top: int = PROBE_PAGE_SIZE,
@@ -101,7 +101,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
         )
         self.integration = integration
         self.ms_tenant_conn_id = ms_tenant_conn_id
-        self.store_conn_id = store_conn_id
+        self.xops_store_conn_id = xops_store_conn_id
         self.lookback = lookback
         self.overlap = overlap
         self.top = top
@@ -125,7 +125,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
             trigger=DefenderIncidentTrigger(
                 integration=self.integration,
                 ms_tenant_conn_id=self.ms_tenant_conn_id,
-                store_conn_id=self.store_conn_id,
+                xops_store_conn_id=self.xops_store_conn_id,
                 poll_interval=self.poke_interval,
                 lookback_seconds=self.lookback.total_seconds(),
                 overlap_seconds=self.overlap.total_seconds(),
@@ -141,7 +141,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
         from xops_provider.hooks.store import StoreHook
 
         hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
-        store = StoreHook(xops_store_conn_id=self.store_conn_id).get_store()
+        store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store()
         try:
             probe = hook.find_unseen(
                 store=store,

@@ -41,7 +41,7 @@ class _ProbeMixin:
 
     integration: str
     ms_tenant_conn_id: str
-    store_conn_id: str
+    xops_store_conn_id: str
     lookback_seconds: float
     overlap_seconds: float
     top: int
@@ -53,14 +53,14 @@ class _ProbeMixin:
 
         tenant = await BaseHook.aget_connection(self.ms_tenant_conn_id)
         try:
-            store_conn = await BaseHook.aget_connection(self.store_conn_id)
+            store_conn = await BaseHook.aget_connection(self.xops_store_conn_id)
         except Exception as err:
             # No store connection means the embedded SQLite store; anything else is a real error.
             if type(err).__name__ != "AirflowNotFoundException":
                 raise
             store_conn = None
         hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id, connection=tenant)
-        store_hook = StoreHook(xops_store_conn_id=self.store_conn_id, connection=store_conn)
+        store_hook = StoreHook(xops_store_conn_id=self.xops_store_conn_id, connection=store_conn)
         store = await asyncio.to_thread(store_hook.get_store)
         return hook, store
 
@@ -80,7 +80,7 @@ class _ProbeMixin:
         return {
             "integration": self.integration,
             "ms_tenant_conn_id": self.ms_tenant_conn_id,
-            "store_conn_id": self.store_conn_id,
+            "xops_store_conn_id": self.xops_store_conn_id,
             "poll_interval": self.poll_interval,  # type: ignore[attr-defined]
             "lookback_seconds": self.lookback_seconds,
             "overlap_seconds": self.overlap_seconds,
@@ -104,7 +104,7 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
 
     :param integration: the integration whose watermark and stored incidents are compared.
     :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param store_conn_id: the ``xops_store`` connection.
+    :param xops_store_conn_id: the ``xops_store`` connection.
     :param poll_interval: seconds between two checks.
     :param lookback_seconds: the window before the integration's first sync.
     :param overlap_seconds: how far below the watermark to look.
@@ -118,7 +118,7 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
         *,
         integration: str = "default",
         ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
-        store_conn_id: str = DEFAULT_STORE_CONN_ID,
+        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
         poll_interval: float = 60.0,
         lookback_seconds: float = DEFAULT_LOOKBACK.total_seconds(),
         overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
@@ -128,7 +128,7 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
         super().__init__()
         self.integration = integration
         self.ms_tenant_conn_id = ms_tenant_conn_id
-        self.store_conn_id = store_conn_id
+        self.xops_store_conn_id = xops_store_conn_id
         self.poll_interval = poll_interval
         self.lookback_seconds = lookback_seconds
         self.overlap_seconds = overlap_seconds
@@ -178,7 +178,7 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
 
     :param integration: the integration whose watermark and stored incidents are compared.
     :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param store_conn_id: the ``xops_store`` connection.
+    :param xops_store_conn_id: the ``xops_store`` connection.
     :param poll_interval: seconds between two checks.
     :param lookback_seconds: the window before the integration's first sync.
     :param overlap_seconds: how far below the watermark to look.
@@ -190,7 +190,7 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
         *,
         integration: str = "default",
         ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
-        store_conn_id: str = DEFAULT_STORE_CONN_ID,
+        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
         poll_interval: float = 60.0,
         lookback_seconds: float = DEFAULT_LOOKBACK.total_seconds(),
         overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
@@ -199,7 +199,7 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
         super().__init__()
         self.integration = integration
         self.ms_tenant_conn_id = ms_tenant_conn_id
-        self.store_conn_id = store_conn_id
+        self.xops_store_conn_id = xops_store_conn_id
         self.poll_interval = poll_interval
         self.lookback_seconds = lookback_seconds
         self.overlap_seconds = overlap_seconds
