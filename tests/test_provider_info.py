@@ -1,0 +1,169 @@
+"""Provider discovery: the provider info, the connection form Airflow draws, ``airflow providers list``."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from xops_provider.get_provider_info import get_provider_info
+from xops_provider.hooks.ms_tenant import MsTenantHook
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+OPTIONAL_FIELDS = [
+    "cloud",
+    "authority_host",
+    "graph_endpoint",
+    "verify",
+    "certificate_path",
+    "certificate_thumbprint",
+    "use_workload_identity",
+]
+
+
+@pytest.fixture(scope="module")
+def provider_info() -> dict:
+    return get_provider_info()
+
+
+@pytest.fixture(scope="module")
+def ms_tenant_meta():
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+    metas = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+    assert "ms_tenant" in metas, sorted(metas)
+    return metas["ms_tenant"]
+
+
+class TestProviderInfo:
+    def test_validates_against_installed_schema(self, provider_info):
+        import airflow
+
+        schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+        jsonschema.validate(provider_info, json.loads(schema_path.read_text()))
+
+    def test_package_name_is_the_canonical_distribution_name(self, provider_info):
+        dist = importlib.metadata.distribution("xops-provider")
+        assert provider_info["package-name"] == dist.metadata["Name"].lower().replace("_", "-")
+
+    def test_entry_point_resolves_to_this_function(self):
+        dist = importlib.metadata.distribution("xops-provider")
+        (entry_point,) = [
+            ep
+            for ep in dist.entry_points
+            if ep.group == "apache_airflow_provider" and ep.name == "provider_info"
+        ]
+        assert entry_point.load() is get_provider_info
+
+    def test_connection_type_matches_the_hook(self, provider_info):
+        (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "ms_tenant"]
+        module_name, _, class_name = conn["hook-class-name"].rpartition(".")
+        hook_class = getattr(importlib.import_module(module_name), class_name)
+        assert hook_class is MsTenantHook
+        assert hook_class.conn_type == "ms_tenant"
+        assert hook_class.conn_name_attr == "ms_tenant_conn_id"
+        assert hook_class.default_conn_name == "ms_tenant_default"
+        assert conn["hook-name"] == hook_class.hook_name
+
+    def test_every_module_section_names_a_declared_integration(self, provider_info):
+        integrations = {item["integration-name"] for item in provider_info["integrations"]}
+        for section in ("hooks", "sensors", "triggers", "operators"):
+            for item in provider_info[section]:
+                assert item["integration-name"] in integrations, (section, item)
+        modules = {
+            m
+            for section in ("hooks", "sensors", "triggers", "operators")
+            for item in provider_info[section]
+            for m in item["python-modules"]
+        }
+        assert {
+            "xops_provider.hooks.ms_tenant",
+            "xops_provider.hooks.defender",
+            "xops_provider.hooks.store",
+            "xops_provider.sensors.defender",
+            "xops_provider.triggers.defender",
+            "xops_provider.operators.stories",
+        } <= modules
+
+    @pytest.mark.parametrize("field", OPTIONAL_FIELDS)
+    def test_optional_fields_accept_null(self, provider_info, field):
+        (conn,) = provider_info["connection-types"]
+        assert "null" in conn["conn-fields"][field]["schema"]["type"]
+
+    def test_cloud_offers_exactly_the_supported_clouds(self, provider_info):
+        from xops_provider.clients.identity import CLOUDS
+
+        (conn,) = provider_info["connection-types"]
+        assert conn["conn-fields"]["cloud"]["schema"]["enum"] == list(CLOUDS)
+
+
+class TestConnectionForm:
+    """What the Airflow 3.3 UI renders, through the service behind ``/ui/connections/hook_meta``."""
+
+    def test_standard_fields_hidden_and_relabelled(self, ms_tenant_meta):
+        fields = ms_tenant_meta.standard_fields
+        assert fields.host.hidden
+        assert fields.port.hidden
+        assert fields.url_schema.hidden
+        assert fields.login.title == "Client (application) ID"
+        assert fields.password.title == "Client secret"
+        assert fields.login.placeholder
+        assert ms_tenant_meta.hook_name == MsTenantHook.hook_name
+
+    def test_extra_fields_are_labelled(self, ms_tenant_meta):
+        extra = ms_tenant_meta.extra_fields
+        assert set(extra) == {"tenant_id", *OPTIONAL_FIELDS}
+        for name, field in extra.items():
+            assert field["schema"]["title"], name
+            assert field["description"], name
+
+    @pytest.mark.parametrize("field", OPTIONAL_FIELDS)
+    def test_no_optional_field_is_required(self, ms_tenant_meta, field):
+        # The UI marks a field required when "null" is not among its types.
+        assert "null" in ms_tenant_meta.extra_fields[field]["schema"]["type"]
+
+    def test_tenant_id_is_required(self, ms_tenant_meta):
+        assert "null" not in ms_tenant_meta.extra_fields["tenant_id"]["schema"]["type"]
+
+    def test_defaults(self, ms_tenant_meta):
+        assert ms_tenant_meta.extra_fields["cloud"]["value"] == "public"
+        assert ms_tenant_meta.extra_fields["use_workload_identity"]["value"] is False
+
+
+class TestAirflowProvidersList:
+    def test_lists_the_provider(self):
+        env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+        result = subprocess.run(
+            [AIRFLOW, "providers", "list", "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        start = result.stdout.index("[")
+        providers = {p["package_name"]: p for p in json.loads(result.stdout[start:])}
+        assert "xops-provider" in providers
+        assert providers["xops-provider"]["version"] == importlib.metadata.version("xops-provider")
+
+    def test_lists_the_connection_type(self):
+        env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
+        result = subprocess.run(
+            [AIRFLOW, "providers", "hooks", "--output", "json"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "ms_tenant" in result.stdout
+        assert "xops_provider.hooks.ms_tenant.MsTenantHook" in result.stdout
