@@ -183,7 +183,7 @@ def parse_graph_error(
         inner = error.get("innerError") or error.get("innererror")
         if isinstance(inner, dict):
             request_id = inner.get("request-id") or inner.get("client-request-id")
-    elif isinstance(body, str) and body.strip():
+    elif payload is None and isinstance(body, str) and body.strip():
         message = f"non-JSON error body: {body.strip()[:200]}"
     if headers is not None:
         request_id = headers.get("request-id") or headers.get("client-request-id") or request_id

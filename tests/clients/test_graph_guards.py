@@ -1,0 +1,123 @@
+"""The Graph client's guards that the simulator cannot exercise: foreign links, foreign CAs, dead ports."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.clients.conftest import StaticTokenProvider, json_answer
+from xops_provider.clients.errors import (
+    ForeignNextLinkError,
+    GraphTLSError,
+    GraphUnreachableError,
+)
+from xops_provider.clients.graph import INCIDENTS_PATH, GraphClient
+
+TOKEN = "static-test-token-0123456789"
+
+
+def _client(base_url: str, verify, **kwargs) -> GraphClient:
+    return GraphClient(
+        base_url=base_url,
+        token_provider=StaticTokenProvider(TOKEN),
+        verify=verify,
+        timeout=(2.0, 5.0),
+        backoff=0.01,
+        **kwargs,
+    )
+
+
+class TestForeignNextLink:
+    def test_link_to_another_port_is_refused_and_never_contacted(self, scripted_server_factory):
+        graph = scripted_server_factory("graph")
+        elsewhere = scripted_server_factory("elsewhere")
+        foreign = f"{elsewhere.base_url}{INCIDENTS_PATH}?$skiptoken=abc"
+        graph.responder = lambda _h: json_answer(200, {"value": [], "@odata.nextLink": foreign})
+
+        client = _client(graph.base_url, graph.ca_path)
+        pages = client.iter_pages(INCIDENTS_PATH, {"$top": 1})
+        assert next(pages)["@odata.nextLink"] == foreign
+        with pytest.raises(ForeignNextLinkError, match="refusing to send the Graph token"):
+            next(pages)
+        assert elsewhere.requests == []
+        assert len(graph.requests) == 1
+
+    @pytest.mark.parametrize(
+        "link",
+        [
+            pytest.param("http://127.0.0.1:{port}/v1.0/security/incidents", id="http-downgrade"),
+            pytest.param("https://localhost:{port}/v1.0/security/incidents", id="other-host-name"),
+            pytest.param("https://127.0.0.1:1/v1.0/security/incidents", id="other-port"),
+            pytest.param("https://127.0.0.1:{port}@evil.example/v1.0", id="userinfo-trick"),
+        ],
+    )
+    def test_refused_without_any_request(self, scripted_server_factory, link):
+        graph = scripted_server_factory("graph")
+        port = graph.base_url.rsplit(":", 1)[1]
+        client = _client(graph.base_url, graph.ca_path)
+        with pytest.raises(ForeignNextLinkError):
+            client.get_next(link.format(port=port))
+        assert graph.requests == []
+
+    def test_same_origin_link_is_followed_with_default_port_spelled_out(self):
+        client = _client("https://graph.microsoft.com", True)
+        # The origin check alone: an explicit :443 is the same origin.
+        assert (
+            client._url("https://graph.microsoft.com:443/v1.0/x") == "https://graph.microsoft.com:443/v1.0/x"
+        )
+        assert client._url("HTTPS://Graph.Microsoft.com/v1.0/x")
+
+
+class TestTransportFailures:
+    def test_foreign_ca_is_a_tls_error(self, scripted_server_factory):
+        graph = scripted_server_factory("graph")
+        other = scripted_server_factory("other")  # a second CA the client trusts instead
+        client = _client(graph.base_url, other.ca_path)
+        with pytest.raises(GraphTLSError, match="not trusted") as info:
+            client.get(INCIDENTS_PATH)
+        assert client.counters.retries == 0  # a TLS failure is not transient
+        assert TOKEN not in str(info.value)
+        assert graph.requests == []
+
+    def test_system_bundle_does_not_trust_the_test_ca(self, scripted_server_factory):
+        # REQUESTS_CA_BUNDLE stays set on this machine: verify=True means the system CAs.
+        graph = scripted_server_factory("graph")
+        client = _client(graph.base_url, True)
+        with pytest.raises(GraphTLSError):
+            client.get(INCIDENTS_PATH)
+
+    def test_session_verify_cannot_be_overridden_by_environment(self, scripted_server_factory):
+        import os
+
+        assert os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        graph = scripted_server_factory("graph")
+        graph.responder = lambda _h: json_answer(200, {"value": []})
+        client = _client(graph.base_url, graph.ca_path)
+        assert client.get(INCIDENTS_PATH) == {"value": []}
+        (method, path, headers) = graph.requests[0]
+        assert method == "GET"
+        assert path == INCIDENTS_PATH
+        assert headers["Authorization"] == f"Bearer {TOKEN}"
+        assert headers["Prefer"] == "include-unknown-enum-members"
+
+    def test_closed_port_is_unreachable_after_bounded_retries(self):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        # Nothing listens on the port any more.
+        client = _client(f"https://127.0.0.1:{port}", True, max_retries=2)
+        with pytest.raises(GraphUnreachableError, match="cannot reach"):
+            client.get(INCIDENTS_PATH)
+        assert client.counters.requests == 3
+        assert client.counters.retries == 2
+
+    def test_redirects_are_not_followed(self, scripted_server_factory):
+        # A redirect would carry the bearer token to the new location.
+        graph = scripted_server_factory("graph")
+        elsewhere = scripted_server_factory("elsewhere")
+        graph.responder = lambda _h: (302, {"Location": f"{elsewhere.base_url}/steal"}, b"")
+        client = _client(graph.base_url, graph.ca_path)
+        with pytest.raises(Exception, match="302"):
+            client.get(INCIDENTS_PATH)
+        assert elsewhere.requests == []
