@@ -33,26 +33,29 @@ class DefenderProbeError(RuntimeError):
     """The check itself failed (Graph or the store); not an idle wait, so never soft-failed."""
 
 
-def schedule_interval(dag: Any) -> dt.timedelta | None:
-    """The interval between two runs of a DAG's schedule, when its timetable has a fixed one.
+def schedule_interval(dag: Any, *, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """The time between two runs of a DAG's schedule: a fixed delta, or a cron's next two fire times.
 
     :param dag: the DAG (``None`` gives ``None``).
+    :param now: where a cron schedule is measured from; the current time when omitted.
     """
     timetable = getattr(dag, "timetable", None)
-    if timetable is None:
-        return None
-    delta = getattr(timetable, "_delta", None)
-    if isinstance(delta, dt.timedelta) and delta > dt.timedelta(0):
-        return delta
-    get_next = getattr(timetable, "_get_next", None)
-    if callable(get_next):
+    delta = getattr(timetable, "delta", None) or getattr(timetable, "_delta", None)
+    if isinstance(delta, dt.timedelta):
+        return delta if delta > dt.timedelta(0) else None
+    if delta is not None:  # a relativedelta: months and years have no fixed length
+        start = now or dt.datetime.now(dt.UTC)
+        return (start + delta) - start
+    expression = getattr(timetable, "expression", None)
+    if isinstance(expression, str):
+        from croniter import croniter
+
         try:
-            first = get_next(dt.datetime.now(dt.UTC))
-            second = get_next(first)
-        except Exception:
+            cron = croniter(expression, now or dt.datetime.now(dt.UTC))
+            first = cron.get_next(dt.datetime)
+            return cron.get_next(dt.datetime) - first
+        except (ValueError, KeyError):
             return None
-        if second > first:
-            return second - first
     return None
 
 
