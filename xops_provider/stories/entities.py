@@ -291,7 +291,7 @@ def _analyzed_message(
     }
     # Without a networkMessageId the message cannot be joined to hunting data, but it is still
     # evidence: key it on the internet message id, else on its recipient and subject.
-    key = message_id or normalize_address(ev.get("internetMessageId"))
+    key = message_id or _text(ev.get("internetMessageId"))
     if not key and (recipient or attributes["subject"]):
         key = f"message:{_stable_hash([recipient, attributes['subject'], senders])}"
     sink.add("email", key, alert_id=alert_id, roles=roles, verdict=verdict, attributes=attributes)

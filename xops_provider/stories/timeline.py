@@ -62,6 +62,28 @@ def _or_none(value: Any) -> str:
     return "none" if value in (None, "", []) else str(value)
 
 
+def _sender(evidence: Mapping[str, Any]) -> str:
+    # P2 is the From header recipients see; P1 the envelope sender.
+    for key in ("p2Sender", "p1Sender"):
+        sender = evidence.get(key)
+        if isinstance(sender, Mapping) and (address := normalize_address(sender.get("emailAddress"))):
+            return address
+    return "an unknown sender"
+
+
+def _evidence_label(kind: str, evidence: Mapping[str, Any]) -> str:
+    if kind == "mailClusterEvidence":
+        count = evidence.get("emailCount")
+        suffix = f" ({count} emails)" if isinstance(count, int) else ""
+        return f"the mail cluster “{evidence.get('clusterByValue') or ''}”{suffix}"
+    if kind == "urlEvidence":
+        return f"the URL {evidence.get('url') or ''}".rstrip()
+    details = evidence.get("fileDetails")
+    if kind == "fileEvidence" and isinstance(details, Mapping) and details.get("fileName"):
+        return f"the file {details['fileName']}"
+    return kind
+
+
 def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
     """Alerts raised, emails received and delivery or ZAP actions, from the alerts and their evidence.
 
@@ -86,23 +108,21 @@ def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
             acted_at = _time(evidence.get("createdDateTime")) or item.raised_at
             if kind != "analyzedMessageEvidence":
                 if status in _REMEDIATED:
-                    entries[
-                        ("remediation", item.alert_id, json.dumps(evidence, sort_keys=True, default=str))
-                    ] = _entry(
+                    key = ("remediation", item.alert_id, json.dumps(evidence, sort_keys=True, default=str))
+                    entries[key] = _entry(
                         acted_at,
                         "remediation",
-                        f"Defender {status} {kind}",
+                        f"Defender {status} {_evidence_label(kind, evidence)}",
                         incident_id=item.incident_id,
                         alert_id=item.alert_id,
                     )
                 continue
             recipient = normalize_address(evidence.get("recipientEmailAddress")) or "an unknown recipient"
-            message = normalize_address(evidence.get("networkMessageId")) or normalize_address(
+            message = normalize_address(evidence.get("networkMessageId")) or blank_to_none(
                 evidence.get("internetMessageId")
             )
             subject = evidence.get("subject") if isinstance(evidence.get("subject"), str) else ""
-            sender = evidence.get("p1Sender") if isinstance(evidence.get("p1Sender"), Mapping) else {}
-            sender_address = normalize_address(sender.get("emailAddress")) or "an unknown sender"
+            sender_address = _sender(evidence)
             key = (message or subject, recipient)
             received = _time(evidence.get("receivedDateTime"))
             if received is not None:
