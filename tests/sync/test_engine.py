@@ -147,7 +147,8 @@ class TestPaging:
         assert report.versions_stored == 280
         assert report.stalled_at == []
         follows = [(since, skip) for kind, since, skip in graph.calls if kind == "follow"]
-        assert follows and all(since == tie for since, _ in follows)
+        assert follows
+        assert all(since == tie for since, _ in follows)
         assert_complete(store, graph)
 
     def test_skip_ceiling_below_backlog_is_never_hit(self, store, run_sync):
@@ -461,7 +462,9 @@ class TestConcurrentRuns:
             backlog(graph, 400, step_seconds=0.5)
             graph.before_request = lambda g: time.sleep(0.02)
             store = Store.open(sys.argv[1])
-            report = sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            report = sync_incidents(
+                source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW
+            )
             print(json.dumps(report.to_xcom()))
         """
         procs = [
