@@ -434,3 +434,54 @@ def campaign_payloads() -> list[dict[str, Any]]:
             title="Suspicious connection to a phishing domain",
         ),
     ]
+
+
+def simple_mdo_incident(
+    incident_id: str,
+    *,
+    minute: float,
+    recipient: str,
+    status: str = "active",
+    redirect_to: str | None = None,
+    alerts: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A one-alert MDO incident version; ``redirect_to`` makes it a redirected (merged) version."""
+    if alerts is None:
+        evidence = [
+            message_evidence(
+                recipient,
+                network_message_id=f"m-{incident_id}",
+                subject=f"Mail {incident_id}",
+                received=at(0),
+            )
+        ]
+        alerts = [
+            alert(
+                f"fa{incident_id}",
+                incident_id=incident_id,
+                title="Email messages containing malicious URL removed after delivery",
+                created=at(1),
+                evidence=evidence,
+            )
+        ]
+    extra: dict[str, Any] = {"redirectIncidentId": redirect_to} if redirect_to else {}
+    return incident(
+        incident_id,
+        last_update=at(minute),
+        created=at(1),
+        alerts=[] if redirect_to else alerts,
+        title=f"Incident {incident_id}",
+        status="redirected" if redirect_to else status,
+        **extra,
+    )
+
+
+def chain_payloads() -> list[dict[str, Any]]:
+    """201 is merged into 202, which is later merged into 203: a chain of two hops."""
+    return [
+        simple_mdo_incident("201", minute=10, recipient="gina@xyz.example"),
+        simple_mdo_incident("202", minute=11, recipient="hank@xyz.example"),
+        simple_mdo_incident("203", minute=12, recipient="ivan@xyz.example"),
+        simple_mdo_incident("201", minute=20, recipient="gina@xyz.example", redirect_to="202"),
+        simple_mdo_incident("202", minute=30, recipient="hank@xyz.example", redirect_to="203"),
+    ]

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from xops_provider.models.incident import Incident
+from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.ports import IncidentHead, IncidentVersion
 
 
@@ -42,6 +43,36 @@ class InMemoryStoryRepository:
         versions[incident.last_update.ticks] = version
         return version
 
+    def store_raw(
+        self, payload: Any, *, tenant_id: str, incident_id: str, last_update: str, received_at: str
+    ) -> IncidentVersion:
+        """Store a version the store accepted but the story domain may not (bad input tests)."""
+        version = IncidentVersion(
+            version_id=self._next_id,
+            tenant_id=tenant_id,
+            incident_id=incident_id,
+            last_update=GraphTime.parse(last_update),
+            received_at=received_at,
+            payload=payload,
+        )
+        self._next_id += 1
+        self._versions.setdefault((tenant_id, incident_id), {})[version.last_update.ticks] = version
+        return version
+
+    def _head(self, tenant_id: str, incident_id: str) -> tuple[str | None, str | None]:
+        payload = self._ordered(tenant_id, incident_id)[-1].payload
+        try:
+            head = Incident.model_validate(payload)
+        except ValueError:
+            return None, None
+        return head.status, head.redirect_incident_id
+
+    def _has_mdo(self, version: IncidentVersion) -> bool:
+        try:
+            return Incident.model_validate(version.payload).has_mdo_alert
+        except ValueError:
+            return False
+
     def pending_incidents(self, *, integration: str, limit: int) -> list[tuple[str, str]]:
         oldest: list[tuple[int, tuple[str, str]]] = []
         for key, versions in self._versions.items():
@@ -65,14 +96,14 @@ class InMemoryStoryRepository:
             ordered = self._ordered(tenant_id, incident_id)
             if not ordered:
                 continue
-            parsed = [Incident.model_validate(v.payload) for v in ordered]
+            status, redirect = self._head(tenant_id, incident_id)
             heads[incident_id] = IncidentHead(
                 tenant_id=tenant_id,
                 incident_id=incident_id,
                 last_update=ordered[-1].last_update,
-                status=parsed[-1].status,
-                redirect_incident_id=parsed[-1].redirect_incident_id,
-                has_mdo_alert=any(p.has_mdo_alert for p in parsed),
+                status=status,
+                redirect_incident_id=redirect,
+                has_mdo_alert=any(self._has_mdo(v) for v in ordered),
             )
         return heads
 
@@ -82,9 +113,9 @@ class InMemoryStoryRepository:
         for (tenant, incident_id), _ in sorted(self._versions.items()):
             if tenant != tenant_id:
                 continue
-            head = Incident.model_validate(self._ordered(tenant, incident_id)[-1].payload)
-            if head.status == "redirected" and head.redirect_incident_id in wanted:
-                found.setdefault(head.redirect_incident_id, []).append(incident_id)
+            status, redirect = self._head(tenant, incident_id)
+            if status == "redirected" and redirect in wanted:
+                found.setdefault(redirect, []).append(incident_id)
         return found
 
     def save_stories(
