@@ -1,0 +1,58 @@
+"""``xops_email_security``: Defender for Office 365 incidents become XOps stories.
+
+wait_for_incidents -> ingest_incidents -> produce_stories
+
+- ``wait_for_incidents`` defers (in the triggerer, no worker slot held) until Defender lists an incident
+  version the store has not seen; an idle run ends SKIPPED at the schedule interval.
+- ``ingest_incidents`` pages everything new since the integration's watermark into the story store.
+- ``produce_stories`` turns every stored version no story reflects yet into its story. It runs even when
+  the sensor skipped, so versions left by an interrupted run are never stranded.
+
+Correlation (hunting, endpoint alerts, network events) comes after ``produce_stories`` in a later
+release. Connections: ``ms_tenant_default`` (the Microsoft tenant) and ``xops_store`` (the story store;
+the embedded SQLite store under ``$AIRFLOW_HOME/xops/`` when it is not defined). The schedule comes
+from ``[xops] poll_interval_minutes`` (``AIRFLOW__XOPS__POLL_INTERVAL_MINUTES``), 5 by default.
+
+Nothing here touches a database or the network at parse time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, TriggerRule
+from airflow.sdk.configuration import conf
+
+from xops_provider.operators.ingest import DefenderIncidentIngestOperator
+from xops_provider.operators.stories import GenericIncidentOperator
+from xops_provider.sensors.defender import DefenderIncidentSensor
+
+INTEGRATION = "default"
+POLL_INTERVAL = dt.timedelta(minutes=conf.getint("xops", "poll_interval_minutes", fallback=5))
+
+with DAG(
+    dag_id="xops_email_security",
+    description="Defender for Office 365 incidents -> XOps stories",
+    schedule=POLL_INTERVAL,
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["xops", "defender", "email-security"],
+    default_args={"retries": 2, "retry_delay": dt.timedelta(seconds=30)},
+    doc_md=__doc__,
+):
+    wait_for_incidents = DefenderIncidentSensor(
+        task_id="wait_for_incidents",
+        integration=INTEGRATION,
+        retries=0,
+    )
+    ingest_incidents = DefenderIncidentIngestOperator(
+        task_id="ingest_incidents",
+        integration=INTEGRATION,
+    )
+    produce_stories = GenericIncidentOperator(
+        task_id="produce_stories",
+        integration=INTEGRATION,
+        trigger_rule=TriggerRule.NONE_FAILED,
+    )
+    wait_for_incidents >> ingest_incidents >> produce_stories
