@@ -1,0 +1,256 @@
+"""``/v1.0/security/incidents``: list with OData options, get, alerts, update and comment."""
+
+from __future__ import annotations
+
+import json
+import time
+from itertools import islice
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from xops_provider.simulator.constants import GRAPH_APP_ID, READ_ROLE, WRITE_ROLE
+from xops_provider.simulator.graph.errors import GRAPH_JSON, GraphError
+from xops_provider.simulator.graph.odata import ODataError, parse_expand, parse_query
+from xops_provider.simulator.identity import IssuedToken, base_url
+from xops_provider.simulator.state import SimulatorState
+from xops_provider.simulator.store import IncidentNotFound, StoredIncident, dumps
+
+router = APIRouter(prefix="/v1.0/security", tags=["graph"])
+
+_INCIDENT_STATUS = ("active", "resolved", "inProgress", "awaitingAction", "redirected")
+_CLASSIFICATION = ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity")
+_DETERMINATION = (
+    "unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
+    "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
+    "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication",
+)
+_PATCHABLE = ("status", "assignedTo", "classification", "determination", "customTags", "resolvingComment")
+
+
+def _sim(request: Request) -> SimulatorState:
+    return request.app.state.sim
+
+
+def authorize(request: Request, *, write: bool = False) -> IssuedToken:
+    """The caller's token, or the 401/403 Graph would answer.
+
+    :param request: the request.
+    :param write: whether ``SecurityIncident.ReadWrite.All`` is needed.
+    """
+    sim = _sim(request)
+    challenge = {
+        "WWW-Authenticate": (
+            f'Bearer realm="", authorization_uri="{base_url(request)}/common/oauth2/authorize", '
+            f'client_id="{GRAPH_APP_ID}"'
+        )
+    }
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.", headers=challenge)
+    issued = sim.identity.tokens.get(token.strip())
+    if issued is None:
+        raise GraphError(
+            401,
+            "InvalidAuthenticationToken",
+            "Access token validation failure. The token is not valid or has been revoked.",
+            headers=challenge,
+        )
+    if issued.expires_at <= time.time():
+        raise GraphError(
+            401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", headers=challenge
+        )
+    required = (WRITE_ROLE,) if write else (READ_ROLE, WRITE_ROLE)
+    if not set(required) & set(issued.roles):
+        raise GraphError(
+            403,
+            "Forbidden",
+            f"Missing application roles. API required roles: {', '.join(required)}. "
+            f"Application roles: {', '.join(issued.roles)}.",
+        )
+    return issued
+
+
+def _json(content: bytes) -> Response:
+    return Response(content=content, media_type=GRAPH_JSON, headers={"OData-Version": "4.0"})
+
+
+def _odata_error(error: ODataError) -> GraphError:
+    return GraphError(400, error.code, error.message, details=[])
+
+
+def _context(request: Request, fragment: str) -> bytes:
+    return b'"@odata.context":' + dumps(f"{base_url(request)}/v1.0/$metadata#{fragment}").encode()
+
+
+@router.get("/incidents", summary="List incidents")
+async def list_incidents(request: Request) -> Response:
+    """Graph's incident list: ``$filter``, ``$orderby``, ``$top`` (≤ 50), ``$skip``, ``$count``,
+    ``$expand=alerts``, ``$select``; ``@odata.nextLink`` while more remain."""
+    authorize(request)
+    sim = _sim(request)
+    try:
+        query = parse_query(request.query_params, skip_ceiling=sim.faults.spec.skip_ceiling)
+    except ODataError as err:
+        raise _odata_error(err) from None
+    matches = sim.store.scan(
+        lower=query.filter.lower,
+        upper=query.filter.upper,
+        descending=query.descending,
+        predicate=query.filter.predicate,
+    )
+    page = list(islice(matches, query.skip, query.skip + query.top + 1))
+    more = len(page) > query.top
+    page = page[: query.top]
+    limit = sim.faults.spec.expand500
+    if query.expand and limit is not None and any(len(i.alert_ids) > limit for i in page):
+        raise GraphError(500, "UnknownError", "")
+    total = None
+    if query.count:
+        total = sum(
+            1
+            for _ in sim.store.scan(
+                lower=query.filter.lower, upper=query.filter.upper, predicate=query.filter.predicate
+            )
+        )
+    parts = [_context(request, "security/incidents" + ("(alerts())" if query.expand else ""))]
+    if total is not None:
+        parts.append(b'"@odata.count":' + str(total).encode())
+    if more:
+        options = dict(query.options)
+        options["$skip"] = str(query.skip + query.top)
+        options.setdefault("$top", str(query.top))
+        link = f"{base_url(request)}/v1.0/security/incidents?" + urlencode(
+            options, quote_via=quote, safe="$',():"
+        )
+        parts.append(b'"@odata.nextLink":' + dumps(link).encode())
+    items = [_render(sim, incident, expand=query.expand, select=query.select) for incident in page]
+    parts.append(b'"value":[' + b",".join(items) + b"]")
+    return _json(b"{" + b",".join(parts) + b"}")
+
+
+def _render(sim: SimulatorState, incident: StoredIncident, *, expand: bool, select: tuple[str, ...] | None) -> bytes:
+    if select is None:
+        return sim.store.incident_json(incident, expand=expand)
+    data = sim.store.incident_dict(incident, expand=expand)
+    keep = {"id", *select} | ({"alerts"} if expand else set())
+    return dumps({k: v for k, v in data.items() if k in keep}).encode()
+
+
+def _incident(sim: SimulatorState, incident_id: str) -> StoredIncident:
+    try:
+        return sim.store.get(incident_id)
+    except IncidentNotFound:
+        raise GraphError(404, "NotFound", f"Incident with id '{incident_id}' was not found.") from None
+
+
+@router.get("/incidents/{incident_id}", summary="Get an incident")
+async def get_incident(incident_id: str, request: Request) -> Response:
+    authorize(request)
+    sim = _sim(request)
+    try:
+        expand = parse_expand(request.query_params.get("$expand"))
+    except ODataError as err:
+        raise _odata_error(err) from None
+    incident = _incident(sim, incident_id)
+    context = _context(request, "security/incidents" + ("(alerts())" if expand else "") + "/$entity")
+    return _json(sim.store.incident_json(incident, expand=expand, extra=context))
+
+
+@router.get("/incidents/{incident_id}/alerts", summary="List an incident's alerts")
+async def list_incident_alerts(incident_id: str, request: Request) -> Response:
+    authorize(request)
+    sim = _sim(request)
+    incident = _incident(sim, incident_id)
+    context = _context(request, f"security/incidents('{incident_id}')/alerts")
+    return _json(b"{" + context + b',"value":[' + b",".join(sim.store.alert_json(incident)) + b"]}")
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"null")
+    except ValueError:
+        raise GraphError(400, "BadRequest", "Unable to read JSON request payload.") from None
+    if not isinstance(body, dict):
+        raise GraphError(400, "BadRequest", "The request body must be a JSON object.")
+    return body
+
+
+def _member(name: str, value: Any, members: tuple[str, ...]) -> str:
+    lookup = {m.lower(): m for m in members}
+    if not isinstance(value, str) or value.lower() not in lookup:
+        raise GraphError(400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type of '{name}'.")
+    return lookup[value.lower()]
+
+
+def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
+    """The changes of a Graph incident PATCH, validated and normalised.
+
+    :param body: the request body.
+    """
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        if name == "@odata.type":
+            continue
+        if name not in _PATCHABLE:
+            raise GraphError(
+                400, "BadRequest", f"The property '{name}' does not exist or cannot be updated on type "
+                "'microsoft.graph.security.incident'."
+            )
+        if name == "status":
+            changes[name] = _member(name, value, _INCIDENT_STATUS[:-1])
+        elif name == "classification":
+            changes[name] = _member(name, value, _CLASSIFICATION)
+        elif name == "determination":
+            changes[name] = _member(name, value, _DETERMINATION)
+        elif name == "customTags":
+            if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+                raise GraphError(400, "BadRequest", "customTags must be a collection of strings.")
+            changes[name] = value
+        else:
+            if value is not None and not isinstance(value, str):
+                raise GraphError(400, "BadRequest", f"{name} must be a string.")
+            changes[name] = value
+    return changes
+
+
+@router.patch("/incidents/{incident_id}", summary="Update an incident")
+async def update_incident(incident_id: str, request: Request) -> Response:
+    """Change ``status``, ``assignedTo``, ``classification``, ``determination``, ``customTags`` or
+    ``resolvingComment``; needs ``SecurityIncident.ReadWrite.All``."""
+    issued = authorize(request, write=True)
+    sim = _sim(request)
+    _incident(sim, incident_id)
+    changes = validate_patch(await _body(request))
+    changes["lastModifiedBy"] = f"API-App:{issued.client_id}"
+    incident = sim.store.update(incident_id, changes)
+    context = _context(request, "security/incidents/$entity")
+    return _json(sim.store.incident_json(incident, expand=False, extra=context))
+
+
+@router.post("/incidents/{incident_id}/comments", summary="Comment on an incident")
+async def comment_incident(incident_id: str, request: Request) -> Response:
+    """Append an ``alertComment``; answers the incident's comments, as Graph does."""
+    issued = authorize(request, write=True)
+    sim = _sim(request)
+    incident = _incident(sim, incident_id)
+    body = await _body(request)
+    comment = body.get("comment")
+    if not isinstance(comment, str) or not comment.strip():
+        raise GraphError(400, "BadRequest", "The comment is required.")
+    now = sim.clock.now()
+    comments = [
+        *(incident.body.get("comments") or []),
+        {
+            "comment": comment,
+            "createdByDisplayName": f"API-App:{issued.client_id}",
+            "createdDateTime": now.isoformat(),
+        },
+    ]
+    sim.store.update(incident_id, {"comments": comments}, at=now)
+    context = _context(request, "Collection(microsoft.graph.security.alertComment)")
+    values = [{"@odata.type": "#microsoft.graph.security.alertComment", **c} for c in comments]
+    return _json(b"{" + context + b',"value":' + dumps(values).encode() + b"}")
