@@ -194,7 +194,7 @@ def render_story(story: Mapping[str, Any]) -> str:
     timeline = story.get("timeline") or []
     if timeline:
         lines += ["", f"Timeline ({len(timeline)})", "--------"]
-        lines += [f"{s(e['time'])}  {s(e['kind']):<18} {s(e['title'])}" for e in timeline]
+        lines += [f"{s(e['time'])}  {s(e['kind']):<22} {s(e['title'])}" for e in timeline]
     entities = story.get("entities") or []
     if entities:
         lines += ["", f"Entities ({len(entities)})", "--------"]
