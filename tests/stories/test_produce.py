@@ -69,6 +69,24 @@ class TestMergeChains:
         produce(repo, integration=INTEGRATION, batch_size=1)
         assert repo.stories["mdo:xyz-tenant:104"]["folded_incident_ids"] == ["221"]
 
+    def test_new_redirect_target_takes_the_folded_incident_away(self, repo: InMemoryStoryRepository) -> None:
+        ingest(
+            repo,
+            [
+                simple_mdo_incident("281", minute=10, recipient="t@xyz.example"),
+                simple_mdo_incident("282", minute=11, recipient="u@xyz.example"),
+                simple_mdo_incident("283", minute=12, recipient="v@xyz.example"),
+                simple_mdo_incident("281", minute=20, recipient="t@xyz.example", redirect_to="282"),
+            ],
+        )
+        produce(repo, integration=INTEGRATION, batch_size=10)
+        assert repo.stories["mdo:xyz-tenant:282"]["folded_incident_ids"] == ["281"]
+        ingest(repo, [simple_mdo_incident("281", minute=30, recipient="t@xyz.example", redirect_to="283")])
+        produce(repo, integration=INTEGRATION, batch_size=10)
+        assert repo.stories["mdo:xyz-tenant:282"]["folded_incident_ids"] == []
+        assert repo.stories["mdo:xyz-tenant:283"]["folded_incident_ids"] == ["281"]
+        assert repo.stories["mdo:xyz-tenant:281"]["merged_into"] == "mdo:xyz-tenant:283"
+
     def test_redirect_cycle_terminates(self, repo: InMemoryStoryRepository) -> None:
         ingest(
             repo,

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xops_provider.models.incident import evidence_kind, normalize_enum
+from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
 from xops_provider.stories.entities import alert_evidence, extract_entities
@@ -343,6 +343,13 @@ class ProduceReport:
     failures: list[StoryFailure] = field(default_factory=list)
 
 
+def _redirect_target(payload: Any) -> str | None:
+    target = blank_to_none(payload.get("redirectIncidentId")) if isinstance(payload, Mapping) else None
+    if isinstance(target, bool) or not isinstance(target, str | int):
+        return None
+    return str(target).strip() or None
+
+
 def _produce_tenant(
     repo: StoryRepository,
     *,
@@ -353,7 +360,17 @@ def _produce_tenant(
     stories: dict[str, dict[str, Any]],
     version_ids: set[int],
 ) -> None:
-    survivors = resolve_survivors(repo, tenant_id=tenant_id, incident_ids=incident_ids)
+    pending_versions = repo.incident_versions(tenant_id=tenant_id, incident_ids=list(incident_ids))
+    # A survivor an incident named in an earlier version may have lost it to a new target; rebuild
+    # that survivor too, or its story would keep alerts that no longer fold into it.
+    named = {
+        target
+        for history in pending_versions.values()
+        for version in history
+        if (target := _redirect_target(version.payload))
+    }
+    roots = [*incident_ids, *sorted(named - set(incident_ids))]
+    survivors = resolve_survivors(repo, tenant_id=tenant_id, incident_ids=roots)
     report.redirect_cycles += survivors.cycles
     trees = folded_into(repo, tenant_id=tenant_id, survivors=set(survivors.terminal.values()))
     # Every member of a survivor's tree is rebuilt, not only the pending incident: when a chain
@@ -365,7 +382,10 @@ def _produce_tenant(
             survivor_of[member] = survivor
     for incident_id, survivor in survivors.terminal.items():
         survivor_of.setdefault(incident_id, None if survivor == incident_id else survivor)
-    versions = repo.incident_versions(tenant_id=tenant_id, incident_ids=sorted(survivor_of))
+    missing = sorted(set(survivor_of) - set(pending_versions))
+    versions = dict(pending_versions)
+    if missing:
+        versions.update(repo.incident_versions(tenant_id=tenant_id, incident_ids=missing))
     for incident_id in sorted(survivor_of):
         own = versions.get(incident_id, [])
         survivor = survivor_of[incident_id]
