@@ -50,10 +50,10 @@ def register(subparsers: Any) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="listening address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")
     serve.add_argument("--state-dir", required=True, metavar="DIR", help="CA, secret and hand-off files")
+    serve.add_argument("--scenario", default="empty", help="empty (default), company-xyz or generated")
     serve.add_argument(
-        "--scenario", default="empty", help="empty (default), company-xyz or generated"
+        "--incidents", type=int, default=None, metavar="N", help="incident count for generated"
     )
-    serve.add_argument("--incidents", type=int, default=None, metavar="N", help="incident count for generated")
     serve.add_argument("--seed", type=int, default=0, help="seed for scenario content and fault dice")
     serve.add_argument(
         "--faults",

@@ -63,7 +63,12 @@ class SimulatorAdmin:
         return self._call("GET", "/health")
 
     def reset(
-        self, *, scenario: str = "empty", incidents: int | None = None, seed: int | None = None, faults: str = ""
+        self,
+        *,
+        scenario: str = "empty",
+        incidents: int | None = None,
+        seed: int | None = None,
+        faults: str = "",
     ) -> dict[str, Any]:
         """Reset everything: scenario, app roles and certificates, tokens, token lifetime, faults and
         counters.
@@ -76,14 +81,18 @@ class SimulatorAdmin:
         body = {"scenario": scenario, "incidents": incidents, "seed": seed, "faults": faults}
         return self._call("POST", "/reset", json=body)
 
-    def load_scenario(self, scenario: str, *, incidents: int | None = None, seed: int | None = None) -> dict[str, Any]:
+    def load_scenario(
+        self, scenario: str, *, incidents: int | None = None, seed: int | None = None
+    ) -> dict[str, Any]:
         """Replace the incidents only (identities, faults and counters are kept).
 
         :param scenario: the scenario.
         :param incidents: the count for ``generated``.
         :param seed: the content seed.
         """
-        return self._call("POST", "/scenario", json={"scenario": scenario, "incidents": incidents, "seed": seed})
+        return self._call(
+            "POST", "/scenario", json={"scenario": scenario, "incidents": incidents, "seed": seed}
+        )
 
     # -- faults and identity -------------------------------------------------------------------
 
@@ -114,7 +123,9 @@ class SimulatorAdmin:
         """
         self._call("PUT", "/tokens/lifetime", json={"seconds": seconds})
 
-    def set_roles(self, client_id: str, roles: Iterable[str], *, revoke_tokens: bool = False) -> dict[str, Any]:
+    def set_roles(
+        self, client_id: str, roles: Iterable[str], *, revoke_tokens: bool = False
+    ) -> dict[str, Any]:
         """Set an app's application permissions (fixed in each token when it is issued).
 
         :param client_id: the app.

@@ -74,12 +74,12 @@ class MergeRequest(BaseModel):
 class ResolveRequest(BaseModel):
     classification: str = "truePositive"
     determination: str = "phishing"
-    resolvingComment: str | None = None  # noqa: N815 - Graph's property name
+    resolvingComment: str | None = None
 
 
 class BulkRequest(BaseModel):
     count: int = Field(ge=1, le=100_000)
-    lastUpdateDateTime: str | None = Field(  # noqa: N815 - Graph's property name
+    lastUpdateDateTime: str | None = Field(
         default=None, description="The shared timestamp; a fresh unique instant when omitted."
     )
 
@@ -223,7 +223,11 @@ async def get_counters(request: Request) -> dict[str, Any]:
         {"method": method, "route": route, "status": status, "count": count}
         for (method, route, status), count in sorted(sim.counters.items())
     ]
-    return {"requests": rows, "total": sum(row["count"] for row in rows), "tokens_issued": sim.identity.issued}
+    return {
+        "requests": rows,
+        "total": sum(row["count"] for row in rows),
+        "tokens_issued": sim.identity.issued,
+    }
 
 
 @router.delete("/counters", summary="Reset the request counts")
@@ -255,7 +259,8 @@ def _create(sim: SimulatorState, fields: dict[str, Any], *, stamp: str | None = 
     body, alerts = make_incident(tenant_id=TENANT_ID, incident_id=incident_id, now=now, seed=sim.seed)
     if "alerts" in fields:
         alerts = [
-            {**alert, "incidentId": alert.get("incidentId") or incident_id} for alert in fields.pop("alerts") or []
+            {**alert, "incidentId": alert.get("incidentId") or incident_id}
+            for alert in fields.pop("alerts") or []
         ]
     body.update(fields)
     body["id"] = incident_id
@@ -300,7 +305,11 @@ async def update_incident(incident_id: str, body: IncidentBody, request: Request
 
 @router.post("/incidents/{incident_id}/resolve", summary="Resolve an incident")
 async def resolve(incident_id: str, body: ResolveRequest, request: Request) -> dict[str, Any]:
-    changes = {"status": "resolved", "classification": body.classification, "determination": body.determination}
+    changes = {
+        "status": "resolved",
+        "classification": body.classification,
+        "determination": body.determination,
+    }
     if body.resolvingComment is not None:
         changes["resolvingComment"] = body.resolvingComment
     return _update(_sim(request), incident_id, changes)
@@ -329,7 +338,10 @@ async def add_alert(incident_id: str, body: IncidentBody, request: Request) -> d
     _incident_or_404(sim, incident_id)
     fields = body.model_dump()
     _, generated = make_incident(
-        tenant_id=TENANT_ID, incident_id=incident_id, now=sim.clock.now(), seed=f"{sim.seed}:{len(sim.store.alerts)}"
+        tenant_id=TENANT_ID,
+        incident_id=incident_id,
+        now=sim.clock.now(),
+        seed=f"{sim.seed}:{len(sim.store.alerts)}",
     )
     alert = {**generated[0], **fields}
     try:

@@ -91,7 +91,9 @@ class Envelope:
             if graph:
                 failure = await self._fault(sim)
                 if failure is not None:
-                    response = error_response(failure, request_id=request_id, client_request_id=client_request_id)
+                    response = error_response(
+                        failure, request_id=request_id, client_request_id=client_request_id
+                    )
                     await response(scope, receive, wrapped_send)
                     return
             await self.app(scope, receive, wrapped_send)

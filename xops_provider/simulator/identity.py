@@ -161,9 +161,7 @@ def base_url(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}"
 
 
-def entra_error(
-    request: Request, *, status: int, error: str, code: int, description: str
-) -> JSONResponse:
+def entra_error(request: Request, *, status: int, error: str, code: int, description: str) -> JSONResponse:
     """An error in Entra's shape, AADSTS code first, trace and correlation ids at the end.
 
     :param request: the request being answered.
@@ -215,7 +213,11 @@ async def openid_configuration(tenant: str, request: Request) -> JSONResponse:
     return JSONResponse(
         {
             "token_endpoint": f"{base}/{tid}/oauth2/v2.0/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{base}/{tid}/discovery/v2.0/keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -231,9 +233,25 @@ async def openid_configuration(tenant: str, request: Request) -> JSONResponse:
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{base}/{tid}/oauth2/v2.0/logout",
             "claims_supported": [
-                "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-                "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
-                "name", "tid", "ver", "at_hash", "c_hash", "email",
+                "sub",
+                "iss",
+                "cloud_instance_name",
+                "cloud_instance_host_name",
+                "cloud_graph_host_name",
+                "msgraph_host",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "preferred_username",
+                "name",
+                "tid",
+                "ver",
+                "at_hash",
+                "c_hash",
+                "email",
             ],
             "tenant_region_scope": "EU",
             "cloud_instance_name": "microsoftonline.com",

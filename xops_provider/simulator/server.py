@@ -12,7 +12,7 @@ import os
 import secrets
 import socket
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ class ServeOptions:
     scenario: str = "empty"
     incidents: int | None = None
     seed: int = 0
-    faults: FaultSpec = FaultSpec()
+    faults: FaultSpec = field(default_factory=FaultSpec)
     log_level: str = "warning"
 
 
@@ -169,6 +169,7 @@ def serve(options: ServeOptions) -> int:
         access_log=False,
         lifespan="off",
         timeout_keep_alive=30,
+        timeout_graceful_shutdown=2,
         server_header=False,
     )
     ready = {"base_url": base_url, "port": port, "pid": os.getpid(), "ca_path": str(tls.ca_path)}

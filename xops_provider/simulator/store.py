@@ -217,9 +217,7 @@ class IncidentStore:
             raise ValueError(f"incident ids are numeric strings, got {incident_id!r}")
         body["id"] = incident_id
         body.setdefault("tenantId", self.tenant_id)
-        body.setdefault(
-            "incidentWebUrl", _INCIDENT_WEB_URL.format(id=incident_id, tenant=self.tenant_id)
-        )
+        body.setdefault("incidentWebUrl", _INCIDENT_WEB_URL.format(id=incident_id, tenant=self.tenant_id))
         if not body.get("lastUpdateDateTime"):
             body["lastUpdateDateTime"] = self.clock.now().isoformat()
         body.setdefault("createdDateTime", body["lastUpdateDateTime"])
@@ -239,7 +237,9 @@ class IncidentStore:
         if not alert_id:
             raise ValueError("an alert needs an id")
         if alert_id in self.alerts:
-            raise ValueError(f"alert {alert_id} already exists in incident {self.alerts[alert_id].incident_id}")
+            raise ValueError(
+                f"alert {alert_id} already exists in incident {self.alerts[alert_id].incident_id}"
+            )
         if not alert.get("incidentId"):
             alert = {**alert, "incidentId": incident.id}
         stored = StoredAlert.of(alert, incident_id=incident.id)

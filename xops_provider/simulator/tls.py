@@ -121,9 +121,7 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
     pem = serialization.Encoding.PEM
     _write_private(
         files.key_path,
-        server_key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
+        server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
     )
     files.cert_path.write_bytes(server_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
     # The CA's key is not kept: nothing else is ever signed with it.

@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-GRAPH_JSON = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+GRAPH_JSON = (
+    "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+)
 
 
 class GraphError(Exception):

@@ -23,9 +23,21 @@ router = APIRouter(prefix="/v1.0/security", tags=["graph"])
 _INCIDENT_STATUS = ("active", "resolved", "inProgress", "awaitingAction", "redirected")
 _CLASSIFICATION = ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity")
 _DETERMINATION = (
-    "unknown", "apt", "malware", "securityPersonnel", "securityTesting", "unwantedSoftware", "other",
-    "multiStagedAttack", "compromisedAccount", "phishing", "maliciousUserActivity", "notMalicious",
-    "notEnoughDataToValidate", "confirmedActivity", "lineOfBusinessApplication",
+    "unknown",
+    "apt",
+    "malware",
+    "securityPersonnel",
+    "securityTesting",
+    "unwantedSoftware",
+    "other",
+    "multiStagedAttack",
+    "compromisedAccount",
+    "phishing",
+    "maliciousUserActivity",
+    "notMalicious",
+    "notEnoughDataToValidate",
+    "confirmedActivity",
+    "lineOfBusinessApplication",
 )
 _PATCHABLE = ("status", "assignedTo", "classification", "determination", "customTags", "resolvingComment")
 
@@ -61,7 +73,10 @@ def authorize(request: Request, *, write: bool = False) -> IssuedToken:
         )
     if issued.expires_at <= time.time():
         raise GraphError(
-            401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.", headers=challenge
+            401,
+            "InvalidAuthenticationToken",
+            "Lifetime validation failed, the token is expired.",
+            headers=challenge,
         )
     required = (WRITE_ROLE,) if write else (READ_ROLE, WRITE_ROLE)
     if not set(required) & set(issued.roles):
@@ -132,7 +147,9 @@ async def list_incidents(request: Request) -> Response:
     return _json(b"{" + b",".join(parts) + b"}")
 
 
-def _render(sim: SimulatorState, incident: StoredIncident, *, expand: bool, select: tuple[str, ...] | None) -> bytes:
+def _render(
+    sim: SimulatorState, incident: StoredIncident, *, expand: bool, select: tuple[str, ...] | None
+) -> bytes:
     if select is None:
         return sim.store.incident_json(incident, expand=expand)
     data = sim.store.incident_dict(incident, expand=expand)
@@ -182,7 +199,9 @@ async def _body(request: Request) -> dict[str, Any]:
 def _member(name: str, value: Any, members: tuple[str, ...]) -> str:
     lookup = {m.lower(): m for m in members}
     if not isinstance(value, str) or value.lower() not in lookup:
-        raise GraphError(400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type of '{name}'.")
+        raise GraphError(
+            400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type of '{name}'."
+        )
     return lookup[value.lower()]
 
 
@@ -197,8 +216,10 @@ def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
             continue
         if name not in _PATCHABLE:
             raise GraphError(
-                400, "BadRequest", f"The property '{name}' does not exist or cannot be updated on type "
-                "'microsoft.graph.security.incident'."
+                400,
+                "BadRequest",
+                f"The property '{name}' does not exist or cannot be updated on type "
+                "'microsoft.graph.security.incident'.",
             )
         if name == "status":
             changes[name] = _member(name, value, _INCIDENT_STATUS[:-1])

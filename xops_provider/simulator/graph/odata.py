@@ -51,7 +51,9 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.(?P<frac>\d{1,7}))?)?(?:Z|[+-]\d{2}:\d{2})$")
+_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.(?P<frac>\d{1,7}))?)?(?:Z|[+-]\d{2}:\d{2})$"
+)
 
 
 class ODataError(ValueError):
@@ -256,7 +258,9 @@ def compile_filter(clauses: list[Clause]) -> CompiledFilter:
     return CompiledFilter(lower=lower, upper=upper, predicate=predicate)
 
 
-def _time_check(field: str, compare: Callable[[Any, Any], bool], ticks: int) -> Callable[[StoredIncident], bool]:
+def _time_check(
+    field: str, compare: Callable[[Any, Any], bool], ticks: int
+) -> Callable[[StoredIncident], bool]:
     def check(incident: StoredIncident) -> bool:
         raw = incident.body.get(field)
         if not raw:

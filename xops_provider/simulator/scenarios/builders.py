@@ -22,7 +22,7 @@ PORTAL = "https://security.microsoft.com"
 
 
 def graph_time(ticks: int, *, digits: int = 7) -> str:
-    """Graph's text for an instant with ``digits`` fractional digits (0–7).
+    """Graph's text for an instant with ``digits`` fractional digits (0 to 7).
 
     The instant must already be representable with that many digits (see :func:`coarsen`).
 
@@ -137,7 +137,9 @@ def person(dice: Dice, display_name: str, upn: str) -> Person:
     return Person(display_name=display_name, upn=upn, object_id=dice.uuid(), sid=sid)
 
 
-def _evidence(kind: str, created: str, *, verdict: str, remediation: str = "none", **fields: Any) -> dict[str, Any]:
+def _evidence(
+    kind: str, created: str, *, verdict: str, remediation: str = "none", **fields: Any
+) -> dict[str, Any]:
     return {
         "@odata.type": NS + kind,
         "createdDateTime": created,
@@ -179,9 +181,16 @@ class Message:
     attachments: tuple[str, ...] = ()
 
 
-def analyzed_message(message: Message, created: str, *, verdict: str = "malicious", remediation: str = "remediated",
-                     threats: tuple[str, ...] = ("Phish",), delivery_location: str = "Inbox/folder",
-                     blank_language: bool = False) -> dict[str, Any]:
+def analyzed_message(
+    message: Message,
+    created: str,
+    *,
+    verdict: str = "malicious",
+    remediation: str = "remediated",
+    threats: tuple[str, ...] = ("Phish",),
+    delivery_location: str = "Inbox/folder",
+    blank_language: bool = False,
+) -> dict[str, Any]:
     domain = message.sender.split("@", 1)[1]
     return _evidence(
         "analyzedMessageEvidence",
@@ -226,12 +235,21 @@ def mailbox(owner: Person, created: str, *, verdict: str = "suspicious") -> dict
     )
 
 
-def user(owner: Person, created: str, *, verdict: str = "suspicious", roles: tuple[str, ...] = ()) -> dict[str, Any]:
-    return _evidence("userEvidence", created, verdict=verdict, roles=list(roles), userAccount=owner.user_account())
+def user(
+    owner: Person, created: str, *, verdict: str = "suspicious", roles: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    return _evidence(
+        "userEvidence", created, verdict=verdict, roles=list(roles), userAccount=owner.user_account()
+    )
 
 
-def mail_cluster(messages: list[Message], created: str, *, verdict: str = "malicious",
-                 cluster_by: str = "Subject;SenderIp;AntispamDirection;ContentType") -> dict[str, Any]:
+def mail_cluster(
+    messages: list[Message],
+    created: str,
+    *,
+    verdict: str = "malicious",
+    cluster_by: str = "Subject;SenderIp;AntispamDirection;ContentType",
+) -> dict[str, Any]:
     first = messages[0]
     values = {
         "Subject": first.subject,
@@ -243,7 +261,7 @@ def mail_cluster(messages: list[Message], created: str, *, verdict: str = "malic
     value = ";".join(values.get(part, "") for part in cluster_by.split(";"))
     ids = [m.network_message_id for m in messages]
     query = (
-        f"(Subject:\"{first.subject}\") AND (SenderIp:{first.sender_ip}) AND (AntispamDirection:1) "
+        f'(Subject:"{first.subject}") AND (SenderIp:{first.sender_ip}) AND (AntispamDirection:1) '
         "AND (ContentType:1)"
     )
     return _evidence(
@@ -265,13 +283,20 @@ def url(address: str, created: str, *, verdict: str = "malicious") -> dict[str, 
 
 
 def ip(address: str, created: str, *, country: str = "", verdict: str = "suspicious") -> dict[str, Any]:
-    return _evidence(
-        "ipEvidence", created, verdict=verdict, ipAddress=address, countryLetterCode=country
-    )
+    return _evidence("ipEvidence", created, verdict=verdict, ipAddress=address, countryLetterCode=country)
 
 
-def file(name: str, sha256: str, sha1: str, size: int, created: str, *, verdict: str = "malicious",
-         path: str = "", device_id: str | None = None) -> dict[str, Any]:
+def file(
+    name: str,
+    sha256: str,
+    sha1: str,
+    size: int,
+    created: str,
+    *,
+    verdict: str = "malicious",
+    path: str = "",
+    device_id: str | None = None,
+) -> dict[str, Any]:
     return _evidence(
         "fileEvidence",
         created,
@@ -319,8 +344,15 @@ def device(dice: Dice, name: str, created: str, *, owner: Person, ip_address: st
     )
 
 
-def process(command_line: str, image: str, created: str, *, owner: Person, parent: str = "outlook.exe",
-            process_id: int = 4780) -> dict[str, Any]:
+def process(
+    command_line: str,
+    image: str,
+    created: str,
+    *,
+    owner: Person,
+    parent: str = "outlook.exe",
+    process_id: int = 4780,
+) -> dict[str, Any]:
     return _evidence(
         "processEvidence",
         created,

@@ -145,7 +145,9 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         b.incident(
             incident_id=MAIN_INCIDENT_ID,
             tenant_id=tenant,
-            display_name="Email messages containing malicious URL removed after delivery involving multiple users",
+            display_name=(
+                "Email messages containing malicious URL removed after delivery involving multiple users"
+            ),
             severity="high",
             created=at(0.6),
             updated=at(2.0),
@@ -180,7 +182,8 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         incident_id=ENDPOINT_INCIDENT_ID,
         tenant_id=tenant,
         title="Suspicious PowerShell command line",
-        description="A suspicious PowerShell activity was observed on the machine. This behavior may indicate "
+        description="A suspicious PowerShell activity was observed on the machine. This behavior may "
+        "indicate "
         "that PowerShell was used during installation, exploration, or in some cases in lateral movement "
         "activities.",
         severity="medium",
@@ -239,7 +242,9 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         title="Email messages from a campaign removed after delivery",
         description="Emails from a campaign that were delivered and later removed -V1.0.0.2",
         severity="medium",
-        times=b.AlertTimes(created=at(30.5), updated=at(30.6), first_activity=at(30), last_activity=at(30.05)),
+        times=b.AlertTimes(
+            created=at(30.5), updated=at(30.6), first_activity=at(30), last_activity=at(30.05)
+        ),
         evidence=wave2_evidence,
         detector_id="c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f",
         threat_display_name="Phish",
@@ -256,7 +261,9 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         description="This alert is triggered when any email message is reported as malware or phish by users "
         "-V1.0.0.3",
         severity="informational",
-        times=b.AlertTimes(created=at(30.4), updated=at(30.6), first_activity=at(30.4), last_activity=at(30.4)),
+        times=b.AlertTimes(
+            created=at(30.4), updated=at(30.6), first_activity=at(30.4), last_activity=at(30.4)
+        ),
         evidence=[
             b.analyzed_message(reporter_copy, at(30.41), verdict="suspicious", remediation="none"),
             b.mailbox(people[REPORTER], at(30.41)),

@@ -29,11 +29,50 @@ EVIDENCE_TYPES = (
     "deviceEvidence",
     "processEvidence",
 )
-_FIRST = ("Adele", "Alex", "Diego", "Grady", "Henrietta", "Isaiah", "Johanna", "Joni", "Lee", "Lidia",
-          "Lynne", "Megan", "Miriam", "Nestor", "Patti", "Pradeep", "Rae", "Sakura", "Tomas", "Yuki")
-_LAST = ("Vance", "Wilber", "Siciliani", "Archie", "Cederberg", "Langer", "Lanier", "Sherman", "Gu",
-         "Holloway", "Robbins", "Bowen", "Patterson", "Sanchez", "Taylor", "Gupta", "Stone", "Tanaka",
-         "Novak", "Sato")
+_FIRST = (
+    "Adele",
+    "Alex",
+    "Diego",
+    "Grady",
+    "Henrietta",
+    "Isaiah",
+    "Johanna",
+    "Joni",
+    "Lee",
+    "Lidia",
+    "Lynne",
+    "Megan",
+    "Miriam",
+    "Nestor",
+    "Patti",
+    "Pradeep",
+    "Rae",
+    "Sakura",
+    "Tomas",
+    "Yuki",
+)
+_LAST = (
+    "Vance",
+    "Wilber",
+    "Siciliani",
+    "Archie",
+    "Cederberg",
+    "Langer",
+    "Lanier",
+    "Sherman",
+    "Gu",
+    "Holloway",
+    "Robbins",
+    "Bowen",
+    "Patterson",
+    "Sanchez",
+    "Taylor",
+    "Gupta",
+    "Stone",
+    "Tanaka",
+    "Novak",
+    "Sato",
+)
 _SENDERS = (
     ("Microsoft 365 Security", "no-reply@m365-account-review.com"),
     ("DocuSign Service", "dse@docs-sign-portal.net"),
@@ -46,22 +85,31 @@ _SENDERS = (
 )
 _SUBJECTS = (
     "Your password expires today",
-    "Invoice {n} is overdue – payment required",
+    "Invoice {n} is overdue \u2013 payment required",
     "You have received a secure document to review",
     "Shipment {n} could not be delivered",
     "Action required: confirm your benefits enrolment",
-    "{name} shared \"Q3 budget {n}.xlsx\" with you",
+    '{name} shared "Q3 budget {n}.xlsx" with you',
     "Missed voice message from +1 425 555 {n4}",
     "RE: updated bank details for remittance",
 )
 _PATHS = ("login", "auth/verify", "secure/doc", "track", "benefits/confirm", "s/view", "remit", "j/join")
 _TITLES = (
-    ("Email messages containing malicious URL removed after delivery",
-     "Emails with malicious URL that were delivered and later removed -V1.0.0.3", "url"),
-    ("Email messages containing malicious file removed after delivery",
-     "Emails with malicious file that were delivered and later removed -V1.0.0.3", "file"),
-    ("Email messages from a campaign removed after delivery",
-     "Emails from a campaign that were delivered and later removed -V1.0.0.2", "url"),
+    (
+        "Email messages containing malicious URL removed after delivery",
+        "Emails with malicious URL that were delivered and later removed -V1.0.0.3",
+        "url",
+    ),
+    (
+        "Email messages containing malicious file removed after delivery",
+        "Emails with malicious file that were delivered and later removed -V1.0.0.3",
+        "file",
+    ),
+    (
+        "Email messages from a campaign removed after delivery",
+        "Emails from a campaign that were delivered and later removed -V1.0.0.2",
+        "url",
+    ),
 )
 _ATTACHMENTS = ("Invoice_{n}.html", "Remittance_{n}.pdf.htm", "Scan_{n}.docm", "Payroll_{n}.xlsm")
 _SEVERITIES = ("informational", "low", "medium", "medium", "high")
@@ -93,7 +141,9 @@ class _Generator:
         dice = self.dice
         sender_name, sender = dice.pick(_SENDERS)
         number = dice.random.randrange(10000, 99999)
-        subject = dice.pick(_SUBJECTS).format(n=number, n4=number % 10000, name=dice.pick(self.people).display_name)
+        subject = dice.pick(_SUBJECTS).format(
+            n=number, n4=number % 10000, name=dice.pick(self.people).display_name
+        )
         domain = sender.split("@", 1)[1]
         link = f"https://{domain}/{dice.pick(_PATHS)}?id={dice.hex(12)}"
         sender_ip = f"{dice.pick(('198.51.100', '203.0.113', '192.0.2'))}.{dice.random.randrange(2, 254)}"
@@ -115,7 +165,9 @@ class _Generator:
             for person in recipients
         ]
 
-    def incident(self, index: int, incident_id: str | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    def incident(
+        self, index: int, incident_id: str | None = None
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         dice = self.dice
         incident_id = incident_id or str(FIRST_ID + index)
         # Spread over the last three days, oldest first; the last update is within six hours.
@@ -139,48 +191,79 @@ class _Generator:
             evidence.append(b.url(first.urls[0], seen))
         else:
             evidence.append(
-                b.file(first.attachments[0], dice.hex(64), dice.hex(40), dice.random.randrange(2_000, 900_000), seen)
+                b.file(
+                    first.attachments[0],
+                    dice.hex(64),
+                    dice.hex(40),
+                    dice.random.randrange(2_000, 900_000),
+                    seen,
+                )
             )
         evidence.append(b.user(first.recipient, seen))
 
         alert_count = dice.pick((1, 2, 2, 2, 3, 3))
-        times = b.AlertTimes(created=seen, updated=updated, first_activity=first.received,
-                             last_activity=first.received)
+        times = b.AlertTimes(
+            created=seen, updated=updated, first_activity=first.received, last_activity=first.received
+        )
         alerts = [self.alert(incident_id, title, description, severity, times, evidence)]
         if alert_count >= 2:
             victim = first.recipient
             click_evidence = [
                 b.url(first.urls[0], seen) if first.urls else b.mailbox(victim, seen),
                 b.user(victim, seen, roles=("compromised",)),
-                b.ip(f"10.{dice.random.randrange(256)}.{dice.random.randrange(256)}.{dice.random.randrange(1, 255)}",
-                     seen, verdict="unknown"),
+                b.ip(
+                    "10." + ".".join(str(dice.random.randrange(1, 255)) for _ in range(3)),
+                    seen,
+                    verdict="unknown",
+                ),
             ]
             if dice.chance(0.08):
-                device_name = f"{victim.account_name.split('.')[0].upper()}-PC-{dice.random.randrange(1000, 9999)}"
+                device_name = (
+                    f"{victim.account_name.split('.')[0].upper()}-PC-{dice.random.randrange(1000, 9999)}"
+                )
                 click_evidence.append(b.device(dice, device_name, seen, owner=victim, ip_address="10.0.0.5"))
                 click_evidence.append(
-                    b.process("\"msedge.exe\" --single-argument " + (first.urls[0] if first.urls else "about:blank"),
-                              "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe", seen, owner=victim)
+                    b.process(
+                        '"msedge.exe" --single-argument ' + (first.urls[0] if first.urls else "about:blank"),
+                        "C:\\Program Files (x86)\\Microsoft\\Edge\\Application\\msedge.exe",
+                        seen,
+                        owner=victim,
+                    )
                 )
             alerts.append(
-                self.alert(incident_id, "A potentially malicious URL click was detected",
-                           "We have detected that one of your users has recently clicked on a link that was found "
-                           "to be malicious. -V1.0.0.5", "high", times, click_evidence)
+                self.alert(
+                    incident_id,
+                    "A potentially malicious URL click was detected",
+                    "We have detected that one of your users has recently clicked on a link that was found "
+                    "to be malicious. -V1.0.0.5",
+                    "high",
+                    times,
+                    click_evidence,
+                )
             )
         if alert_count >= 3:
             reporter = messages[-1]
             alerts.append(
-                self.alert(incident_id, "Email reported by user as malware or phish",
-                           "This alert is triggered when any email message is reported as malware or phish by "
-                           "users -V1.0.0.3", "informational", times,
-                           [b.analyzed_message(reporter, seen, verdict="suspicious", remediation="none"),
-                            b.mailbox(reporter.recipient, seen)])
+                self.alert(
+                    incident_id,
+                    "Email reported by user as malware or phish",
+                    "This alert is triggered when any email message is reported as malware or phish by "
+                    "users -V1.0.0.3",
+                    "informational",
+                    times,
+                    [
+                        b.analyzed_message(reporter, seen, verdict="suspicious", remediation="none"),
+                        b.mailbox(reporter.recipient, seen),
+                    ],
+                )
             )
         body = b.incident(
             incident_id=incident_id,
             tenant_id=self.tenant,
             display_name=f"{title} involving {'multiple users' if len(recipients) > 1 else 'one user'}",
-            severity=dice.enum(max(severity, "medium", key=_SEVERITIES.index) if alert_count > 1 else severity),
+            severity=dice.enum(
+                max(severity, "medium", key=_SEVERITIES.index) if alert_count > 1 else severity
+            ),
             created=created,
             updated=updated,
             status=dice.enum(dice.pick(("active", "active", "active", "inProgress", "resolved"))),
@@ -191,8 +274,15 @@ class _Generator:
         )
         return body, alerts
 
-    def alert(self, incident_id: str, title: str, description: str, severity: str, times: b.AlertTimes,
-              evidence: list[dict[str, Any]]) -> dict[str, Any]:
+    def alert(
+        self,
+        incident_id: str,
+        title: str,
+        description: str,
+        severity: str,
+        times: b.AlertTimes,
+        evidence: list[dict[str, Any]],
+    ) -> dict[str, Any]:
         provider = self.dice.uuid()
         return b.alert(
             alert_id="fa" + provider,
