@@ -151,6 +151,24 @@ class TestQueue:
         assert list(repo.stories) == ["mdo:xyz-tenant:242"]
         assert repo.pending_incidents(integration=INTEGRATION, limit=10) == []
 
+    def test_bad_merged_incident_does_not_block_its_survivor(self, repo: InMemoryStoryRepository) -> None:
+        bad = simple_mdo_incident("292", minute=15, recipient="x@xyz.example")
+        bad["comments"] = "not a list"
+        repo.store_raw(bad, tenant_id=TENANT, incident_id="292", last_update=at(15), received_at=at(16))
+        ingest(
+            repo,
+            [
+                simple_mdo_incident("291", minute=10, recipient="w@xyz.example"),
+                simple_mdo_incident("292", minute=20, recipient="x@xyz.example", redirect_to="291"),
+            ],
+        )
+        report = produce(repo, integration=INTEGRATION, batch_size=10)
+        assert [(f.incident_id, f.version_ids) for f in report.failures] == [("292", (1, 3))]
+        assert "comments" in report.failures[0].reason
+        survivor = repo.stories["mdo:xyz-tenant:291"]
+        assert survivor["folded_incident_ids"] == []
+        assert survivor["alert_count"] == 1
+
     def test_same_incident_id_in_two_tenants(self, repo: InMemoryStoryRepository) -> None:
         payload = simple_mdo_incident("251", minute=10, recipient="p@xyz.example")
         ingest(repo, [payload], tenant_id="tenant-a")

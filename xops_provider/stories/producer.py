@@ -350,6 +350,34 @@ def _redirect_target(payload: Any) -> str | None:
     return str(target).strip() or None
 
 
+def _build_skipping_bad_folds(
+    *,
+    integration: str,
+    tenant_id: str,
+    incident_id: str,
+    versions: Sequence[IncidentVersion],
+    folded: Mapping[str, Sequence[IncidentVersion]],
+    merged_into: str | None,
+) -> dict[str, Any] | None:
+    # An unreadable merged incident is reported on its own story; the survivor's story is still
+    # built from everything else rather than held hostage by it.
+    usable = dict(folded)
+    while True:
+        try:
+            return build_story(
+                integration=integration,
+                tenant_id=tenant_id,
+                incident_id=incident_id,
+                versions=versions,
+                folded=usable,
+                merged_into=merged_into,
+            )
+        except StoryInputError as err:
+            if err.incident_id == incident_id or err.incident_id not in usable:
+                raise
+            del usable[err.incident_id]
+
+
 def _produce_tenant(
     repo: StoryRepository,
     *,
@@ -391,10 +419,10 @@ def _produce_tenant(
         survivor = survivor_of[incident_id]
         members = trees.get(incident_id, set()) if survivor is None else set()
         folded = {member: versions.get(member, []) for member in sorted(members)}
-        used = [v.version_id for v in own] + [v.version_id for vs in folded.values() for v in vs]
-        version_ids.update(used)
+        version_ids.update(v.version_id for v in own)
+        version_ids.update(v.version_id for history in folded.values() for v in history)
         try:
-            story = build_story(
+            story = _build_skipping_bad_folds(
                 integration=integration,
                 tenant_id=tenant_id,
                 incident_id=incident_id,
@@ -408,7 +436,7 @@ def _produce_tenant(
                 StoryFailure(
                     tenant_id=tenant_id,
                     incident_id=incident_id,
-                    version_ids=tuple(sorted(set(used))),
+                    version_ids=tuple(sorted(v.version_id for v in own)),
                     reason=str(err),
                 )
             )
