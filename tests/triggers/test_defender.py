@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import json
 import time
 
 import pytest
@@ -88,7 +90,7 @@ class TestDefenderIncidentTrigger:
     def test_fires_when_an_incident_changes(self, simulator, store_env):
         simulator.admin.reset(scenario="generated", incidents=5, seed=4)
         synced(store_env, integration="t2")
-        incident_id = simulator.admin.list_incident_ids()[0]
+        incident_id = [i["id"] for i in simulator.admin.incidents()][0]
         simulator.admin.update_incident(incident_id, status="inProgress")
         trigger = DefenderIncidentTrigger(integration="t2", poll_interval=0.2, end_time=time.time() + 30)
         event = asyncio.run(_first_event(trigger))
@@ -96,9 +98,8 @@ class TestDefenderIncidentTrigger:
         assert event.payload["unseen"] == 1
 
     def test_error_event_has_no_secret(self, simulator, store_env, monkeypatch):
-        monkeypatch.setenv(
-            "AIRFLOW_CONN_BROKEN_TENANT", simulator.connection_json_with(password="wrong-secret-x")
-        )
+        broken = {**simulator.connection, "password": "wrong-secret-x"}
+        monkeypatch.setenv("AIRFLOW_CONN_BROKEN_TENANT", json.dumps(broken))
         trigger = DefenderIncidentTrigger(
             ms_tenant_conn_id="broken_tenant", integration="t3", poll_interval=0.2
         )
@@ -119,7 +120,7 @@ class TestDefenderIncidentEventTrigger:
                 pending = asyncio.ensure_future(agen.__anext__())
                 await asyncio.sleep(0.5)
                 assert not pending.done()  # nothing new: no event
-                incident_id = simulator.admin.list_incident_ids()[-1]
+                incident_id = [i["id"] for i in simulator.admin.incidents()][-1]
                 await asyncio.to_thread(simulator.admin.update_incident, incident_id, status="inProgress")
                 first = await asyncio.wait_for(pending, 30)
                 second = asyncio.ensure_future(agen.__anext__())
@@ -127,6 +128,8 @@ class TestDefenderIncidentEventTrigger:
                 # The same version is not announced again while the ingest has not caught up.
                 assert not second.done()
                 second.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await second
                 return first
             finally:
                 await agen.aclose()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import configparser
 import datetime as dt
+import os
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,19 @@ DEFAULT_TIMEOUT = dt.timedelta(hours=1)
 # The triggerer's own deadline sits a little after the trigger's, so that the trigger reports
 # "idle" itself and the backstop only matters if the trigger cannot.
 _DEFERRAL_GRACE = dt.timedelta(minutes=2)
+
+
+def default_deferrable() -> bool:
+    """``[operators] default_deferrable`` when the deployment sets it, else ``True``.
+
+    Airflow ships that option as ``false``, so ``conf.getboolean(..., fallback=True)`` alone would
+    never defer by default; this sensor's idle wait belongs in the triggerer unless a deployment
+    decided otherwise (in its environment or its ``airflow.cfg``).
+    """
+    explicit = os.environ.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE") is not None or (
+        configparser.ConfigParser.has_option(conf, "operators", "default_deferrable")
+    )
+    return conf.getboolean("operators", "default_deferrable", fallback=True) if explicit else True
 
 
 class DefenderProbeError(RuntimeError):
@@ -74,7 +89,8 @@ class DefenderIncidentSensor(BaseSensorOperator):
     :param lookback: the window before the integration's first sync.
     :param overlap: how far below the watermark to look.
     :param top: the check's page size (``$top``), small on purpose.
-    :param deferrable: wait in the triggerer instead of a worker slot.
+    :param deferrable: wait in the triggerer instead of a worker slot; by default, unless the
+        deployment sets ``[operators] default_deferrable`` (see :func:`default_deferrable`).
     :param timeout: seconds (or a timedelta) before an idle run is skipped; defaults to the DAG's
         schedule interval, or one hour when the schedule has none.
     :param soft_fail: skip instead of failing at the timeout.
@@ -93,7 +109,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
         lookback: dt.timedelta = DEFAULT_LOOKBACK,
         overlap: dt.timedelta = DEFAULT_OVERLAP,
         top: int = PROBE_PAGE_SIZE,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        deferrable: bool | None = None,
         timeout: dt.timedelta | float | None = None,
         soft_fail: bool = True,
         **kwargs: Any,
@@ -108,7 +124,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
         self.lookback = lookback
         self.overlap = overlap
         self.top = top
-        self.deferrable = deferrable
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
 
     def _resolve_timeout(self) -> None:
         if not self._timeout_given:
