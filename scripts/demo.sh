@@ -36,7 +36,9 @@ if [ -f dags/xops_email_security.py ]; then
   echo
   xops stories list
   echo
-  xops stories show --campaign-first
+  FIRST_STORY="$(xops stories list --ids | head -n 1)"
+  echo "xops stories show $FIRST_STORY"
+  xops stories show "$FIRST_STORY"
 else
   xops incidents list
 fi
