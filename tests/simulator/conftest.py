@@ -1,0 +1,104 @@
+"""Helpers for the simulator's own tests: an HTTPS session that trusts the simulator's CA and a
+Graph session holding a fresh token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import requests
+
+from xops_provider.simulator.process import SimulatorProcess
+
+INCIDENTS = "/v1.0/security/incidents"
+
+
+class VerifyingSession(requests.Session):
+    """A session that passes ``verify`` on every request: ``REQUESTS_CA_BUNDLE`` on this machine
+    would otherwise override ``Session.verify``, for MSAL's requests too.
+
+    :param ca_path: the CA bundle to trust.
+    """
+
+    def __init__(self, ca_path: str) -> None:
+        super().__init__()
+        self.ca_path = ca_path
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        kwargs["verify"] = self.ca_path
+        kwargs.setdefault("timeout", 60)
+        return super().request(method, url, *args, **kwargs)
+
+
+class Graph:
+    """A tiny Graph caller for assertions on raw answers.
+
+    :param simulator: the running simulator.
+    :param token: the bearer token, or ``None`` for none.
+    """
+
+    def __init__(self, simulator: SimulatorProcess, token: str | None) -> None:
+        self.base_url = simulator.base_url
+        self.session = VerifyingSession(str(simulator.ca_path))
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def get(self, path: str, **params: Any) -> requests.Response:
+        url = path if path.startswith("https://") else self.base_url + path
+        return self.session.get(url, params=params or None)
+
+    def list(self, **params: Any) -> requests.Response:
+        return self.get(INCIDENTS, **params)
+
+    def walk(self, **params: Any) -> list[dict[str, Any]]:
+        """Every incident, following ``@odata.nextLink``."""
+        items: list[dict[str, Any]] = []
+        response = self.list(**params)
+        while True:
+            assert response.status_code == 200, response.text
+            body = response.json()
+            items.extend(body["value"])
+            if "@odata.nextLink" not in body:
+                return items
+            response = self.get(body["@odata.nextLink"])
+
+    def patch(self, incident_id: str, body: dict[str, Any]) -> requests.Response:
+        return self.session.patch(f"{self.base_url}{INCIDENTS}/{incident_id}", json=body)
+
+    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.session.post(self.base_url + path, json=body)
+
+
+def token_request(
+    simulator: SimulatorProcess, *, tenant: str | None = None, **overrides: str | None
+) -> requests.Response:
+    """``POST`` to the token endpoint with the connection's credentials, overridden as given.
+
+    :param simulator: the simulator.
+    :param tenant: the tenant in the URL; the simulator's when omitted.
+    :param overrides: form fields to replace (``None`` removes one).
+    """
+    form: dict[str, str | None] = {
+        "grant_type": "client_credentials",
+        "client_id": simulator.client_id,
+        "client_secret": simulator.connection["password"],
+        "scope": f"{simulator.base_url}/.default",
+    }
+    form.update(overrides)
+    session = VerifyingSession(str(simulator.ca_path))
+    return session.post(
+        f"{simulator.base_url}/{tenant or simulator.tenant_id}/oauth2/v2.0/token",
+        data={k: v for k, v in form.items() if v is not None},
+    )
+
+
+def fresh_token(simulator: SimulatorProcess) -> str:
+    response = token_request(simulator)
+    assert response.status_code == 200, response.status_code
+    return response.json()["access_token"]
+
+
+@pytest.fixture
+def graph(simulator: SimulatorProcess) -> Graph:
+    """A Graph session with a fresh token for the connector app."""
+    return Graph(simulator, fresh_token(simulator))
