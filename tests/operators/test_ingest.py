@@ -23,7 +23,8 @@ def _assert_counts_only(xcom: dict) -> None:
         if key == "watermark":
             assert value is None or GraphTime.parse(value).isoformat() == value
         else:
-            assert isinstance(value, int) and not isinstance(value, bool), key
+            assert isinstance(value, int), key
+            assert not isinstance(value, bool), key
     assert len(json.dumps(xcom)) < 1000
 
 

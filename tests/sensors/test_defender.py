@@ -1,4 +1,4 @@
-"""DefenderIncidentSensor: defaults, deferrable/poke/reschedule, idle -> skipped, and ``airflow dags test``."""
+"""DefenderIncidentSensor: defaults, deferrable, poke, reschedule, idle -> skipped, ``airflow dags test``."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ class TestAgainstSimulator:
         first = sensor.poke({})
         assert not first.is_done
         assert set(first.xcom_value) == XCOM_KEYS
-        incident_id = [i["id"] for i in simulator.admin.incidents()][0]
+        incident_id = next(i["id"] for i in simulator.admin.incidents())
         simulator.admin.update_incident(incident_id, status="resolved")
         second = sensor.poke({})
         assert second.is_done

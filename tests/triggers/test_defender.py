@@ -90,7 +90,7 @@ class TestDefenderIncidentTrigger:
     def test_fires_when_an_incident_changes(self, simulator, store_env):
         simulator.admin.reset(scenario="generated", incidents=5, seed=4)
         synced(store_env, integration="t2")
-        incident_id = [i["id"] for i in simulator.admin.incidents()][0]
+        incident_id = next(i["id"] for i in simulator.admin.incidents())
         simulator.admin.update_incident(incident_id, status="inProgress")
         trigger = DefenderIncidentTrigger(integration="t2", poll_interval=0.2, end_time=time.time() + 30)
         event = asyncio.run(_first_event(trigger))
