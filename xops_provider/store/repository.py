@@ -12,12 +12,12 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine, Table, case, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, case, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -200,6 +200,64 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start : start + size]
 
 
+class _BatchStatements:
+    """The sync batch's statements, compiled once per store (they differ only by dialect).
+
+    :param insert: the dialect's ``insert`` construct (it carries ``ON CONFLICT``).
+    """
+
+    def __init__(self, insert: Callable[[Table], Any]) -> None:
+        raw, inc, q, s = t.raw_incident_versions, t.incidents, t.quarantine, t.sync_state
+        self.insert_versions = (
+            insert(raw)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "incident_id", "last_update_ticks"])
+            .returning(raw.c.id, raw.c.incident_id, raw.c.last_update_ticks)
+        )
+
+        heads = insert(inc)
+        ex = heads.excluded
+        newer = ex.last_update_ticks > inc.c.last_update_ticks
+        moved = {
+            name: case((newer, ex[name]), else_=inc.c[name])
+            for name in (
+                "integration",
+                "latest_version_id",
+                "last_update",
+                "last_update_ticks",
+                "status",
+                "redirect_incident_id",
+            )
+        }
+        # A version older than the head (a late reread) may still reveal an MDO alert: "ever" is an OR.
+        moved["has_mdo_alert"] = inc.c.has_mdo_alert | ex.has_mdo_alert
+        self.upsert_heads = heads.on_conflict_do_update(
+            index_elements=["tenant_id", "incident_id"], set_=moved
+        )
+
+        self.insert_quarantine = (
+            insert(q).on_conflict_do_nothing(index_elements=["integration", "fingerprint"]).returning(q.c.id)
+        )
+
+        state = insert(s)
+        ex = state.excluded
+        # The watermark never moves back, whatever a caller passes.
+        forward = or_(s.c.watermark_ticks.is_(None), ex.watermark_ticks > s.c.watermark_ticks)
+        self.upsert_state = state.on_conflict_do_update(
+            index_elements=["integration"],
+            set_={
+                "tenant_id": ex.tenant_id,
+                "watermark": case((forward, ex.watermark), else_=s.c.watermark),
+                "watermark_ticks": case((forward, ex.watermark_ticks), else_=s.c.watermark_ticks),
+                "overlap_seconds": ex.overlap_seconds,
+                "seen": ex.seen,
+                "batches": s.c.batches + 1,
+                "versions_stored": s.c.versions_stored + ex.versions_stored,
+                "quarantined": s.c.quarantined + ex.quarantined,
+                "updated_at": ex.updated_at,
+            },
+        )
+
+
 class Store:
     """The repository over the story store's tables.
 
@@ -212,6 +270,8 @@ class Store:
         self.engine = engine
         self._writer = writer(engine)
         self._dialect = engine.dialect.name
+        # Built once: constructing upserts costs more than running them for a 50-row batch.
+        self._statements = _BatchStatements(self._insert)
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = True) -> Store:
@@ -337,15 +397,9 @@ class Store:
     ) -> int:
         if not versions:
             return 0
-        raw = t.raw_incident_versions
-        statement = (
-            self._insert(raw)
-            .on_conflict_do_nothing(index_elements=["tenant_id", "incident_id", "last_update_ticks"])
-            .returning(raw.c.id, raw.c.incident_id, raw.c.last_update_ticks)
-        )
         by_key = {(v.incident_id, v.last_update.ticks): v for v in versions}
         rows = conn.execute(
-            statement,
+            self._statements.insert_versions,
             [
                 {
                     "integration": integration,
@@ -383,25 +437,7 @@ class Store:
         return len(rows)
 
     def _upsert_heads(self, conn: Connection, heads: list[dict[str, Any]]) -> None:
-        inc = t.incidents
-        statement = self._insert(inc)
-        newer = statement.excluded.last_update_ticks > inc.c.last_update_ticks
-        # A version older than the head (a late reread) may still reveal an MDO alert: "ever" is an OR.
-        moved = {
-            name: case((newer, statement.excluded[name]), else_=inc.c[name])
-            for name in (
-                "integration",
-                "latest_version_id",
-                "last_update",
-                "last_update_ticks",
-                "status",
-                "redirect_incident_id",
-            )
-        }
-        moved["has_mdo_alert"] = inc.c.has_mdo_alert | statement.excluded.has_mdo_alert
-        conn.execute(
-            statement.on_conflict_do_update(index_elements=["tenant_id", "incident_id"], set_=moved), heads
-        )
+        conn.execute(self._statements.upsert_heads, heads)
 
     def _insert_quarantine(
         self,
@@ -413,15 +449,9 @@ class Store:
     ) -> int:
         if not entries:
             return 0
-        q = t.quarantine
         unique = {e.fingerprint: e for e in entries}
-        statement = (
-            self._insert(q)
-            .on_conflict_do_nothing(index_elements=["integration", "fingerprint"])
-            .returning(q.c.id)
-        )
         rows = conn.execute(
-            statement,
+            self._statements.insert_quarantine,
             [
                 {
                     "integration": integration,
@@ -452,7 +482,6 @@ class Store:
         quarantined: int,
         now: str,
     ) -> None:
-        s = t.sync_state
         values = {
             "integration": integration,
             "tenant_id": tenant_id,
@@ -467,33 +496,7 @@ class Store:
             "quarantined": quarantined,
             "updated_at": now,
         }
-        statement = self._insert(s).values(values)
-        ex = statement.excluded
-        conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=["integration"],
-                set_={
-                    "tenant_id": ex.tenant_id,
-                    # The watermark never moves back, whatever a caller passes.
-                    "watermark": case(
-                        (s.c.watermark_ticks.is_(None), ex.watermark),
-                        (ex.watermark_ticks > s.c.watermark_ticks, ex.watermark),
-                        else_=s.c.watermark,
-                    ),
-                    "watermark_ticks": case(
-                        (s.c.watermark_ticks.is_(None), ex.watermark_ticks),
-                        (ex.watermark_ticks > s.c.watermark_ticks, ex.watermark_ticks),
-                        else_=s.c.watermark_ticks,
-                    ),
-                    "overlap_seconds": ex.overlap_seconds,
-                    "seen": ex.seen,
-                    "batches": s.c.batches + 1,
-                    "versions_stored": s.c.versions_stored + ex.versions_stored,
-                    "quarantined": s.c.quarantined + ex.quarantined,
-                    "updated_at": ex.updated_at,
-                },
-            )
-        )
+        conn.execute(self._statements.upsert_state, values)
 
     def finish_run(self, integration: str) -> None:
         """Count a completed run.

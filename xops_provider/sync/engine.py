@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import pydantic_core
 from pydantic import ValidationError
 
 from xops_provider.models.incident import Incident
@@ -161,7 +162,7 @@ def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
             reason=f"not a JSON object: got {_json_type(record)}",
             payload=json.dumps(record, ensure_ascii=False, default=repr),
         )
-    payload = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
+    payload = _json_text(record)
     try:
         incident = Incident.model_validate(record)
     except ValidationError as err:
@@ -180,6 +181,14 @@ def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
         redirect_incident_id=incident.redirect_incident_id,
         has_mdo_alert=incident.has_mdo_alert,
     )
+
+
+def _json_text(record: dict[str, Any]) -> str:
+    """The record as compact JSON text; pydantic-core's encoder is several times faster than ``json``."""
+    try:
+        return pydantic_core.to_json(record).decode()
+    except pydantic_core.PydanticSerializationError:
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
 
 
 def _json_type(value: Any) -> str:
