@@ -107,6 +107,10 @@ def _stable_hash(payload: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+class _ListUnion(dict):
+    """A list attribute being merged: canonical JSON of each item -> the item."""
+
+
 class EntityCollector:
     """Accumulates entities from evidence, de-duplicated on ``(type, normalised value)``."""
 
@@ -153,11 +157,12 @@ class EntityCollector:
         for key, new in (attributes or {}).items():
             if new is None or new == [] or new == "":
                 continue
-            old = merged.get(key)
             if isinstance(new, list):
-                union = {json.dumps(item, sort_keys=True, default=str): item for item in (old or []) + new}
-                merged[key] = [union[k] for k in sorted(union)]
-            elif old is None:
+                # Kept as a keyed set while collecting, so a mail to thousands of recipients stays linear.
+                union = merged.setdefault(key, _ListUnion())
+                for item in new:
+                    union[json.dumps(item, sort_keys=True, default=str)] = item
+            elif key not in merged:
                 merged[key] = new
 
     def entities(self) -> list[dict[str, Any]]:
@@ -172,7 +177,10 @@ class EntityCollector:
                     "value": value,
                     "roles": sorted(entity["roles"]),
                     "verdict": entity["verdict"],
-                    "attributes": entity["attributes"],
+                    "attributes": {
+                        key: [value[k] for k in sorted(value)] if isinstance(value, _ListUnion) else value
+                        for key, value in entity["attributes"].items()
+                    },
                     "alert_ids": sorted(entity["alert_ids"]),
                 }
             )

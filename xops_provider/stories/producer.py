@@ -8,7 +8,7 @@ and no wall-clock value enters it. :func:`produce` is the queue loop that feeds 
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -299,8 +299,14 @@ def build_story(
         "raw_data": _raw_data(histories, incident_id),
         "correlation": correlation,
     }
-    # The document must not share mutable parts with the caller's payloads.
-    return copy.deepcopy(document)
+    # A JSON round trip gives a document that shares nothing with the caller's payloads, and proves
+    # it is exportable; it is several times faster than copy.deepcopy on large incidents.
+    try:
+        return json.loads(json.dumps(document, ensure_ascii=False))
+    except (TypeError, ValueError) as err:
+        raise StoryInputError(
+            f"payload is not plain JSON ({type(err).__name__})", incident_id=incident_id
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
