@@ -265,7 +265,7 @@ def _create(sim: SimulatorState, fields: dict[str, Any], *, stamp: str | None = 
     body.update(fields)
     body["id"] = incident_id
     if stamp is not None:
-        body["lastUpdateDateTime"] = stamp
+        body["lastUpdateDateTime"] = body["createdDateTime"] = stamp
     try:
         return sim.store.put(body, alerts)
     except ValueError as err:
