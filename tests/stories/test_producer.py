@@ -126,7 +126,8 @@ class TestCampaign:
         assert survivor["indication"] == "Malicious URL click"
         assert survivor["predicted_verdict"] == "Malicious"
         assert survivor["verdict"] is None
-        assert survivor["first_signal"] == at(9)
+        assert survivor["first_signal"] == at(0)  # the mail arrived before the alert
+        assert survivor["last_signal"] == at(19)
         assert survivor["created_at"] == at(9)
         assert survivor["updated_at"] == at(120)
         assert survivor["details"]["mitre_techniques"] == ["T1566.002"]

@@ -5,6 +5,10 @@ normalised before de-duplication (addresses and domains lower-cased, everything 
 item whose identifying value is empty yields no entity rather than an invalid one. Unknown evidence
 types become ``other`` entities that keep the whole payload.
 
+A message's recipient is a ``mailbox`` entity with the role ``recipient`` (the address the mail was
+sent to); a ``user`` entity comes only from identity evidence (``userEvidence``), so the two are not
+conflated when a shared mailbox or alias received the mail.
+
 An entity is ``{"type", "value", "roles", "verdict", "attributes", "alert_ids"}``. Merging is
 order-independent: roles and list attributes are sorted unions, the verdict is the most severe
 one reported, and a scalar attribute keeps the first value met in the story's alert order

@@ -61,9 +61,15 @@ def _latest_value(versions: Sequence[ParsedVersion], attribute: str) -> Any:
     return None
 
 
-def _signal_bounds(alerts: Sequence[StoryAlert]) -> tuple[GraphTime | None, GraphTime | None]:
-    firsts = [a.alert.first_activity or a.raised_at for a in alerts]
-    lasts = [a.alert.last_activity or a.alert.last_update or a.alert.created or a.first_seen for a in alerts]
+def _signal_bounds(
+    alerts: Sequence[StoryAlert], timeline: Sequence[Mapping[str, Any]]
+) -> tuple[GraphTime | None, GraphTime | None]:
+    # The mail itself is the first signal when it arrived before Defender's alert activity.
+    received = [GraphTime.parse(t["time"]) for t in timeline if t["kind"] == "email_received"]
+    firsts = [a.alert.first_activity or a.raised_at for a in alerts] + received
+    lasts = [
+        a.alert.last_activity or a.alert.last_update or a.alert.created or a.first_seen for a in alerts
+    ] + received
     return (min(firsts) if firsts else None, max(lasts) if lasts else None)
 
 
@@ -203,7 +209,7 @@ def build_story(
 
     created = min((p.incident.created for p in own if p.incident.created), default=own[0].last_update)
     updated = max(p.last_update for history in histories.values() for p in history)
-    first_signal, last_signal = _signal_bounds(alerts)
+    first_signal, last_signal = _signal_bounds(alerts, timeline)
     first_signal, last_signal = first_signal or created, last_signal or updated
     title = _latest_value(own, "display_name") or next(
         (a.alert.title for a in alerts if a.alert.is_mdo and a.alert.title), f"Incident {incident_id}"
