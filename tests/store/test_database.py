@@ -205,3 +205,20 @@ class TestStoreOpen:
         store = Store.open("postgresql://postgres:hunter2@127.0.0.1:1/none", migrate=False)
         assert "hunter2" not in repr(store)
         store.close()
+
+
+class TestSchemaMatchesModels:
+    def test_migrations_match_table_definitions(self, store_url):
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        from xops_provider.store.tables import metadata
+
+        engine = create_store_engine(store_url)
+        upgrade_schema(engine)
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"version_table": VERSION_TABLE, "compare_type": True}
+            )
+            assert compare_metadata(context, metadata) == []
+        engine.dispose()

@@ -346,3 +346,65 @@ class TestStoryRow:
         b = story_row(dict(reversed(list(story("1").items()))), integration="d")
         assert a["document_sha256"] == b["document_sha256"]
         assert a["integration"] == "d"
+
+
+class TestListStories:
+    @pytest.fixture
+    def listed(self, store):
+        documents = []
+        for n in range(12):
+            documents.append(
+                story(
+                    f"{n:02d}",
+                    criticality=1 + n % 4,
+                    first_signal=f"2026-03-01T{10 + n % 5:02d}:00:00Z",
+                    updated_at=f"2026-03-02T{n:02d}:00:00Z",
+                    status="Closed" if n % 6 == 0 else "Open",
+                    integration="a" if n < 8 else "b",
+                    correlation={"campaign_id": "camp-1" if n in (3, 4) else None},
+                    merged_into=f"mdo:{TENANT}:00" if n == 5 else None,
+                    entities=[{"type": "user", "value": f"User{n % 3}@Contoso.com", "roles": ["recipient"]}],
+                )
+            )
+        store.save_stories(integration="x", stories=documents, produced_version_ids=[])
+        return documents
+
+    def test_default_order_most_critical_then_oldest_signal(self, store, listed):
+        rows = store.list_stories(limit=100)
+        keys = [(-r["criticality"], r["first_signal"], r["story_id"]) for r in rows]
+        assert keys == sorted(keys)
+        assert len(rows) == 12
+        assert set(rows[0]) >= {"story_id", "title", "criticality", "is_open", "source_url"}
+        assert "document" not in rows[0]
+
+    @pytest.mark.parametrize(
+        ("filters", "expected"),
+        [
+            pytest.param({"integration": "b"}, ["08", "09", "10", "11"], id="integration"),
+            pytest.param(
+                {"open_only": True}, ["01", "02", "03", "04", "07", "08", "09", "10", "11"], id="open"
+            ),
+            pytest.param({"status": "Closed"}, ["00", "06"], id="status"),
+            pytest.param({"min_criticality": 4}, ["03", "07", "11"], id="criticality"),
+            pytest.param({"campaign_id": "camp-1"}, ["03", "04"], id="campaign"),
+            pytest.param({"merged_into": f"mdo:{TENANT}:00"}, ["05"], id="merged"),
+            pytest.param({"entity": ("user", " user1@CONTOSO.com")}, ["01", "04", "07", "10"], id="entity"),
+        ],
+    )
+    def test_filters(self, store, listed, filters, expected):
+        rows = store.list_stories(**filters)
+        assert sorted(r["incident_id"] for r in rows) == expected
+
+    def test_pagination_and_orders(self, store, listed):
+        first = store.list_stories(order="updated", limit=5)
+        second = store.list_stories(order="updated", limit=5, offset=5)
+        assert [r["incident_id"] for r in first + second] == [f"{n:02d}" for n in range(11, 1, -1)]
+        oldest = store.list_stories(order="first_signal", limit=1)
+        assert oldest[0]["first_signal"] == "2026-03-01T10:00:00.0000000Z"
+        with pytest.raises(ValueError, match="unknown order"):
+            store.list_stories(order="title; drop table stories")
+
+    def test_criticality_counts(self, store, listed):
+        assert store.criticality_counts() == {4: 3, 3: 3, 2: 3, 1: 3}
+        assert store.criticality_counts(open_only=True, integration="a") == {4: 2, 3: 1, 2: 1, 1: 1}
+        assert sum(store.criticality_counts(open_only=True).values()) == 9

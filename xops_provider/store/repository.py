@@ -30,6 +30,30 @@ from xops_provider.stories.ports import IncidentHead, IncidentVersion
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
 _ENTITY_VALUE_MAX = 1000
+#: The columns :meth:`Store.list_stories` returns for each story.
+SUMMARY_COLUMNS = (
+    "story_id",
+    "integration",
+    "tenant_id",
+    "incident_id",
+    "title",
+    "source_url",
+    "criticality",
+    "severity",
+    "status",
+    "vendor_status",
+    "verdict",
+    "predicted_verdict",
+    "indication",
+    "first_signal",
+    "last_signal",
+    "created_at",
+    "updated_at",
+    "merged_into",
+    "campaign_id",
+    "alert_count",
+    "is_open",
+)
 _STORY_REQUIRED = ("story_id", "tenant_id", "source_incident_id", "title", "criticality", "status")
 
 
@@ -681,6 +705,124 @@ class Store:
                 return
             after = (rows[-1].updated_at, rows[-1].story_id)
 
+    def list_stories(
+        self,
+        *,
+        integration: str | None = None,
+        open_only: bool = False,
+        status: str | None = None,
+        min_criticality: int | None = None,
+        campaign_id: str | None = None,
+        merged_into: str | None = None,
+        entity: tuple[str, str] | None = None,
+        order: str = "criticality",
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
+        """One page of story summaries (the indexed columns, not the documents), for list views.
+
+        Filters and orders run on indexed columns, so a page costs the same with 50,000 stories.
+
+        :param integration: only this integration's stories.
+        :param open_only: only stories neither closed nor merged.
+        :param status: only this workflow status.
+        :param min_criticality: only stories at least this critical.
+        :param campaign_id: only this campaign's stories.
+        :param merged_into: only stories merged into this story id.
+        :param entity: only stories holding this ``(type, value)`` entity (value normalised here).
+        :param order: ``criticality`` (most critical, then oldest signal), ``updated`` (latest change
+            first) or ``first_signal`` (oldest first).
+        :param limit: at most this many rows.
+        :param offset: rows to skip.
+        """
+        st = t.stories
+        orders = {
+            "criticality": (st.c.criticality.desc(), st.c.first_signal, st.c.story_id),
+            "updated": (st.c.updated_at.desc(), st.c.story_id.desc()),
+            "first_signal": (st.c.first_signal, st.c.story_id),
+        }
+        if order not in orders:
+            raise ValueError(f"unknown order {order!r}: use one of {', '.join(orders)}")
+        conditions = self._story_conditions(
+            integration=integration,
+            open_only=open_only,
+            status=status,
+            min_criticality=min_criticality,
+            campaign_id=campaign_id,
+            merged_into=merged_into,
+            entity=entity,
+        )
+        query = (
+            select(*(st.c[name] for name in SUMMARY_COLUMNS))
+            .where(*conditions)
+            .order_by(*orders[order])
+            .limit(max(limit, 0))
+            .offset(max(offset, 0))
+        )
+        with self.engine.connect() as conn:
+            return [{**row._asdict(), "is_open": bool(row.is_open)} for row in conn.execute(query)]
+
+    def criticality_counts(
+        self,
+        *,
+        integration: str | None = None,
+        open_only: bool = False,
+        status: str | None = None,
+        campaign_id: str | None = None,
+    ) -> dict[int, int]:
+        """How many stories there are at each criticality, for the list's header.
+
+        :param integration: only this integration's stories.
+        :param open_only: only stories neither closed nor merged.
+        :param status: only this workflow status.
+        :param campaign_id: only this campaign's stories.
+        """
+        st = t.stories
+        conditions = self._story_conditions(
+            integration=integration, open_only=open_only, status=status, campaign_id=campaign_id
+        )
+        query = (
+            select(st.c.criticality, func.count())
+            .where(*conditions)
+            .group_by(st.c.criticality)
+            .order_by(st.c.criticality.desc())
+        )
+        with self.engine.connect() as conn:
+            return {int(criticality): int(count) for criticality, count in conn.execute(query)}
+
+    @staticmethod
+    def _story_conditions(
+        *,
+        integration: str | None = None,
+        open_only: bool = False,
+        status: str | None = None,
+        min_criticality: int | None = None,
+        campaign_id: str | None = None,
+        merged_into: str | None = None,
+        entity: tuple[str, str] | None = None,
+    ) -> list[Any]:
+        st, se = t.stories, t.story_entities
+        conditions: list[Any] = []
+        if integration is not None:
+            conditions.append(st.c.integration == integration)
+        if open_only:
+            conditions.append(st.c.is_open.is_(True))
+        if status is not None:
+            conditions.append(st.c.status == status)
+        if min_criticality is not None:
+            conditions.append(st.c.criticality >= min_criticality)
+        if campaign_id is not None:
+            conditions.append(st.c.campaign_id == campaign_id)
+        if merged_into is not None:
+            conditions.append(st.c.merged_into == merged_into)
+        if entity is not None:
+            kind, value = entity
+            holders = select(se.c.story_id).where(
+                se.c.type == kind, se.c.value == normalize_entity_value(kind, value)
+            )
+            conditions.append(st.c.story_id.in_(holders))
+        return conditions
+
     def heads(self, *, tenant_id: str, since_ticks: int | GraphTime = 0) -> list[IncidentHead]:
         """Incident heads of a tenant updated at or after a time, oldest first (for the audit).
 
@@ -769,6 +911,7 @@ def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
         "tenant_id": str(document["tenant_id"]),
         "incident_id": str(document["source_incident_id"]),
         "title": str(document["title"]),
+        "source_url": document.get("source_url"),
         "criticality": int(document["criticality"]),
         "severity": document.get("severity"),
         "status": status,

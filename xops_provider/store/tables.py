@@ -127,6 +127,7 @@ stories = Table(
     Column("tenant_id", String(200), nullable=False),
     Column("incident_id", String(200), nullable=False),
     Column("title", Text, nullable=False),
+    Column("source_url", Text),
     Column("criticality", Integer, nullable=False),
     Column("severity", String(64)),
     Column("status", String(32), nullable=False),
@@ -146,7 +147,20 @@ stories = Table(
     Column("document_sha256", String(64), nullable=False),
 )
 Index("ix_stories_status_criticality", stories.c.status, stories.c.criticality)
-Index("ix_stories_is_open_criticality", stories.c.is_open, stories.c.criticality)
+# The Workbench's default list: most critical first, then oldest signal (open ones, or all).
+Index(
+    "ix_stories_is_open_criticality",
+    stories.c.is_open,
+    stories.c.criticality.desc(),
+    stories.c.first_signal,
+    stories.c.story_id,
+)
+Index(
+    "ix_stories_criticality_first_signal",
+    stories.c.criticality.desc(),
+    stories.c.first_signal,
+    stories.c.story_id,
+)
 Index("ix_stories_updated_at", stories.c.updated_at)
 Index("ix_stories_integration_updated_at", stories.c.integration, stories.c.updated_at)
 Index("ix_stories_tenant_id_incident_id", stories.c.tenant_id, stories.c.incident_id)

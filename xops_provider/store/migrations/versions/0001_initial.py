@@ -58,6 +58,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.String(length=200), nullable=False),
     sa.Column('incident_id', sa.String(length=200), nullable=False),
     sa.Column('title', sa.Text(), nullable=False),
+    sa.Column('source_url', sa.Text(), nullable=True),
     sa.Column('criticality', sa.Integer(), nullable=False),
     sa.Column('severity', sa.String(length=64), nullable=True),
     sa.Column('status', sa.String(length=32), nullable=False),
@@ -80,7 +81,8 @@ def upgrade() -> None:
     with op.batch_alter_table('stories', schema=None) as batch_op:
         batch_op.create_index('ix_stories_campaign_id', ['campaign_id'], unique=False)
         batch_op.create_index('ix_stories_integration_updated_at', ['integration', 'updated_at'], unique=False)
-        batch_op.create_index('ix_stories_is_open_criticality', ['is_open', 'criticality'], unique=False)
+        batch_op.create_index('ix_stories_is_open_criticality', ['is_open', sa.text('criticality DESC'), 'first_signal', 'story_id'], unique=False)
+        batch_op.create_index('ix_stories_criticality_first_signal', [sa.text('criticality DESC'), 'first_signal', 'story_id'], unique=False)
         batch_op.create_index('ix_stories_merged_into', ['merged_into'], unique=False)
         batch_op.create_index('ix_stories_status_criticality', ['status', 'criticality'], unique=False)
         batch_op.create_index('ix_stories_tenant_id_incident_id', ['tenant_id', 'incident_id'], unique=False)
@@ -149,6 +151,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_stories_status_criticality')
         batch_op.drop_index('ix_stories_merged_into')
         batch_op.drop_index('ix_stories_is_open_criticality')
+        batch_op.drop_index('ix_stories_criticality_first_signal')
         batch_op.drop_index('ix_stories_integration_updated_at')
         batch_op.drop_index('ix_stories_campaign_id')
 
