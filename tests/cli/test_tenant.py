@@ -1,5 +1,7 @@
 """``xops tenant`` and ``xops incidents``, and the connection lookup they share."""
 
+# ruff: noqa: F811 - the simulator fixtures are imported by name
+
 from __future__ import annotations
 
 import json
@@ -9,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.clients.simulator_support import _simulator_process, sim  # noqa: F401 - fixtures
 from xops_provider.cli import main
 from xops_provider.cli.connections import ConnectionNotFound, get_connection
 
@@ -123,3 +126,67 @@ class TestConsentUrlCommand:
     def test_redirect_uri_is_required(self, env_connection):
         with pytest.raises(SystemExit):
             main(["tenant", "consent-url", "--conn-id", env_connection])
+
+
+class TestTenantTestCommand:
+    def test_success(self, sim, capsys):
+        code = main(["tenant", "test", "--conn-id", "ms_tenant_default"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.startswith("Connected")
+
+    def test_failure_exit_code(self, sim, monkeypatch, capsys):
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_MS_TENANT_WRONG", json.dumps({**sim.connection, "password": "nope-nope"})
+        )
+        code = main(["tenant", "test", "--conn-id", "ms_tenant_wrong"])
+        out, err = capsys.readouterr()
+        assert code == 1
+        assert "AADSTS7000215" in err
+        assert "nope-nope" not in out + err
+
+
+class TestIncidentsList:
+    HOSTILE = "Pay\u202eexe.pdf invoice\x1b[2J\x07 from \u200bceo"
+
+    def test_table(self, sim, capsys):
+        sim.admin.reset("generated", incidents=60)
+        code = main(["incidents", "list", "--top", "55"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        lines = out.splitlines()
+        assert lines[0].split() == ["ID", "LAST", "UPDATE", "STATUS", "SEVERITY", "TITLE"]
+        assert len(lines) == 2 + 55  # header, rule, rows (two pages)
+        assert sim.secret not in out + err
+
+    def test_hostile_title_is_escaped(self, sim, capsys):
+        created = sim.admin.create_incident(displayName=self.HOSTILE)
+        code = main(["incidents", "list", "--top", "5"])
+        out, _ = capsys.readouterr()
+        assert code == 0
+        assert created["id"] in out
+        for raw in ("\u202e", "\x1b", "\x07", "\u200b"):
+            assert raw not in out
+        assert "\\u202e" in out
+        assert "\\u001b[2J" in out
+
+    def test_since_filters(self, sim, capsys):
+        sim.admin.reset("generated", incidents=30)
+        incidents = sim.admin.call("GET", "/incidents")["value"]
+        newest = max(incidents, key=lambda i: i["lastUpdateDateTime"])
+        code = main(["incidents", "list", "--since", newest["lastUpdateDateTime"]])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        rows = out.splitlines()[2:]
+        assert [row.split()[0] for row in rows] == [newest["id"]]
+
+    def test_bad_since(self, sim, capsys):
+        assert main(["incidents", "list", "--since", "yesterday"]) == 2
+        assert "--since" in capsys.readouterr().err
+
+    def test_graph_error_is_reported(self, sim, capsys):
+        sim.admin.roles(sim.client_id, [])
+        code = main(["incidents", "list"])
+        _, err = capsys.readouterr()
+        assert code == 1
+        assert "GraphForbiddenError" in err
