@@ -96,7 +96,7 @@ class TestCampaign:
             ("102", True),
         ]
         merge_entries = [t for t in survivor["timeline"] if t["kind"] == "merged"]
-        assert [t["title"] for t in merge_entries] == ["Incident 102 merged into incident 101"]
+        assert [t["title"] for t in merge_entries] == ["Incident 102 was merged into this incident"]
 
     def test_entities_deduplicated_across_alerts(self, campaign: InMemoryStoryRepository) -> None:
         entities = campaign.stories["mdo:xyz-tenant:101"]["entities"]

@@ -183,7 +183,7 @@ class TestDiff:
             comments=[{"comment": "Looking", "createdByDisplayName": "ana", "createdDateTime": at(15)}],
         )
         newer["alerts"] = newer["alerts"] + [dict(newer["alerts"][0], id="fa701", title="Second")]
-        entries = order_timeline(version_entries(parsed(older, newer)))
+        entries = order_timeline(version_entries(parsed(older, newer), story_incident_id="700"))
         diff = [(e["time"], e["kind"]) for e in entries if e["kind"] != "incident_created"]
         assert diff == [
             (at(15), "comment"),
@@ -202,7 +202,8 @@ class TestDiff:
 
     def test_reactivation_is_a_reopened_entry(self) -> None:
         entries = version_entries(
-            parsed(version(10), version(20, status="resolved"), version(30, status="active"))
+            parsed(version(10), version(20, status="resolved"), version(30, status="active")),
+            story_incident_id="700",
         )
         assert [e["kind"] for e in entries if e["kind"] in {"status_changed", "reopened"}] == [
             "status_changed",
@@ -211,12 +212,18 @@ class TestDiff:
 
     def test_repeated_comments_appear_once(self) -> None:
         comment = {"comment": "x", "createdByDisplayName": "ana", "createdDateTime": at(5)}
-        entries = version_entries(parsed(version(10, comments=[comment]), version(20, comments=[comment])))
+        entries = version_entries(
+            parsed(version(10, comments=[comment]), version(20, comments=[comment])), story_incident_id="700"
+        )
         assert sum(1 for e in entries if e["kind"] == "comment") == 1
 
     def test_first_version_already_redirected(self) -> None:
         payload = simple_mdo_incident("700", minute=10, recipient="s@xyz.example", redirect_to="701")
-        entries = version_entries(parsed(payload))
-        assert [e["title"] for e in entries if e["kind"] == "merged"] == [
-            "Incident 700 merged into incident 701"
-        ]
+
+        def merges(story_incident_id: str) -> list[str]:
+            entries = version_entries(parsed(payload), story_incident_id=story_incident_id)
+            return [e["title"] for e in entries if e["kind"] == "merged"]
+
+        assert merges("700") == ["This incident was merged into incident 701"]
+        assert merges("701") == ["Incident 700 was merged into this incident"]
+        assert merges("702") == ["Incident 700 was merged into incident 701"]

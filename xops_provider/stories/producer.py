@@ -168,7 +168,7 @@ def build_story(
     alerts = collect_alerts(histories)
     entities = extract_entities(alerts)
     timeline = order_timeline(
-        [entry for history in histories.values() for entry in version_entries(history)]
+        [e for history in histories.values() for e in version_entries(history, story_incident_id=incident_id)]
         + alert_entries(alerts)
     )
     folded_ids = sorted(i for i in histories if i != incident_id)

@@ -173,21 +173,22 @@ def _change(
     ]
 
 
-def _merge_entry(version: ParsedVersion) -> dict[str, Any]:
-    target = version.incident.redirect_incident_id
-    return _entry(
-        version.last_update,
-        "merged",
-        f"Incident {version.incident_id} merged into incident {target or 'unknown'}",
-        incident_id=version.incident_id,
-        to=target,
-    )
+def _merge_entry(version: ParsedVersion, story_incident_id: str) -> dict[str, Any]:
+    incident_id, target = version.incident_id, version.incident.redirect_incident_id
+    if incident_id == story_incident_id:
+        title = f"This incident was merged into incident {target or 'unknown'}"
+    elif target == story_incident_id:
+        title = f"Incident {incident_id} was merged into this incident"
+    else:
+        title = f"Incident {incident_id} was merged into incident {target or 'unknown'}"
+    return _entry(version.last_update, "merged", title, incident_id=incident_id, to=target)
 
 
-def version_entries(versions: Sequence[ParsedVersion]) -> list[dict[str, Any]]:
+def version_entries(versions: Sequence[ParsedVersion], *, story_incident_id: str) -> list[dict[str, Any]]:
     """Creation, comments, merges and the diff between each pair of consecutive versions.
 
     :param versions: one incident's versions, oldest first.
+    :param story_incident_id: the incident whose story the entries are for (merges read from its side).
     """
     if not versions:
         return []
@@ -202,7 +203,7 @@ def version_entries(versions: Sequence[ParsedVersion]) -> list[dict[str, Any]]:
         )
     ]
     if first.incident.status == "redirected":
-        entries.append(_merge_entry(first))
+        entries.append(_merge_entry(first, story_incident_id))
     comments: dict[tuple[Any, ...], dict[str, Any]] = {}
     for version in versions:
         for comment in version.incident.comments:
@@ -220,11 +221,11 @@ def version_entries(versions: Sequence[ParsedVersion]) -> list[dict[str, Any]]:
             )
     entries.extend(comments.values())
     for older, newer in itertools.pairwise(versions):
-        entries.extend(_diff(older, newer))
+        entries.extend(_diff(older, newer, story_incident_id))
     return entries
 
 
-def _diff(older: ParsedVersion, newer: ParsedVersion) -> list[dict[str, Any]]:
+def _diff(older: ParsedVersion, newer: ParsedVersion, story_incident_id: str) -> list[dict[str, Any]]:
     old, new = older.incident, newer.incident
     at, incident_id = newer.last_update, newer.incident_id
     entries: list[dict[str, Any]] = []
@@ -232,7 +233,7 @@ def _diff(older: ParsedVersion, newer: ParsedVersion) -> list[dict[str, Any]]:
         old.status != "redirected" or old.redirect_incident_id != new.redirect_incident_id
     )
     if redirected:
-        entries.append(_merge_entry(newer))
+        entries.append(_merge_entry(newer, story_incident_id))
     elif is_reactivation(old.status, new.status):
         entries.append(
             _entry(
