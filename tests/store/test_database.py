@@ -69,6 +69,21 @@ class TestUrlFromConnection:
                 "postgresql+psycopg://u@db/xops?sslmode=require",
                 id="libpq-extras-only",
             ),
+            pytest.param(
+                {"conn_type": "xops_store", "host": "db", "login": "u", "schema": "xops"},
+                "postgresql+psycopg://u@db/xops",
+                id="store-type-with-host",
+            ),
+            pytest.param(
+                {"conn_type": "xops_store", "schema": "/data/stories.db"},
+                "sqlite+pysqlite:////data/stories.db",
+                id="store-type-with-path",
+            ),
+            pytest.param(
+                {"conn_type": "xops_store", "host": "/data/s.db", "extra": {"backend": "sqlite"}},
+                "sqlite+pysqlite:////data/s.db",
+                id="store-type-explicit-backend",
+            ),
         ],
     )
     def test_builds_url(self, fields, expected):

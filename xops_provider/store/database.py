@@ -24,6 +24,8 @@ from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
 
+#: The hook's own connection type; its backend is read from the fields (see ``_store_backend``).
+STORE_CONN_TYPE = "xops_store"
 SQLITE_CONN_TYPES = frozenset({"sqlite"})
 POSTGRES_CONN_TYPES = frozenset({"postgres", "postgresql", "postgresql+psycopg", "postgresql+psycopg2"})
 
@@ -88,7 +90,8 @@ def url_from_connection(
 ) -> URL:
     """Build the SQLAlchemy URL of the store from a connection's fields.
 
-    :param conn_type: ``sqlite``, or ``postgres``/``postgresql`` (psycopg 3 is always the driver).
+    :param conn_type: ``sqlite``, ``postgres``/``postgresql`` (psycopg 3 is always the driver), or
+        ``xops_store`` (PostgreSQL when a host is set, SQLite otherwise; extra ``backend`` overrides).
     :param host: the PostgreSQL host; for SQLite, the file path when ``schema`` is empty.
     :param port: the PostgreSQL port.
     :param login: the PostgreSQL user.
@@ -99,6 +102,8 @@ def url_from_connection(
         are passed on to PostgreSQL.
     """
     kind = (conn_type or "").strip().lower()
+    if kind == STORE_CONN_TYPE:
+        kind = _store_backend(host, extra)
     if kind in SQLITE_CONN_TYPES:
         path = schema or host
         if not path:
@@ -117,11 +122,21 @@ def url_from_connection(
             query=_libpq_options(extra),
         )
     raise StoreConfigurationError(
-        f"unsupported store connection type {conn_type!r}: use 'sqlite' or 'postgres'"
+        f"unsupported store connection type {conn_type!r}: use 'sqlite', 'postgres' or 'xops_store'"
     )
 
 
-def _libpq_options(extra: str | Mapping[str, Any] | None) -> dict[str, str]:
+def _store_backend(host: str | None, extra: str | Mapping[str, Any] | None) -> str:
+    """The backend of a connection typed ``xops_store`` (the hook's own form): the extra's
+    ``backend`` when given, else PostgreSQL when a host is set and SQLite when only a path is."""
+    options = _extra_mapping(extra)
+    backend = str(options.get("backend") or "").strip().lower()
+    if backend:
+        return backend
+    return "postgres" if host and not host.startswith(("/", "~", ".")) else "sqlite"
+
+
+def _extra_mapping(extra: str | Mapping[str, Any] | None) -> Mapping[str, Any]:
     if not extra:
         return {}
     if isinstance(extra, str):
@@ -131,7 +146,12 @@ def _libpq_options(extra: str | Mapping[str, Any] | None) -> dict[str, str]:
             raise StoreConfigurationError("the store connection's extra is not valid JSON") from err
     if not isinstance(extra, Mapping):
         raise StoreConfigurationError("the store connection's extra must be a JSON object")
-    return {key: str(value) for key, value in extra.items() if key in _LIBPQ_KEYWORDS and value is not None}
+    return extra
+
+
+def _libpq_options(extra: str | Mapping[str, Any] | None) -> dict[str, str]:
+    options = _extra_mapping(extra)
+    return {key: str(value) for key, value in options.items() if key in _LIBPQ_KEYWORDS and value is not None}
 
 
 def create_store_engine(url: str | URL) -> Engine:
