@@ -1,0 +1,91 @@
+"""produce() against the real story store (SQLite file and PostgreSQL): the contract of ports.py.
+
+The in-memory repository is the reference; the real store must lead to the same documents, whatever
+order the versions arrive in. Only ``received_at`` differs: the real store stamps ingestion time.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pytest
+
+from tests.stories.campaign import INTEGRATION, TENANT, at, campaign_payloads, chain_payloads, received_at
+from tests.stories.memory import InMemoryStoryRepository
+from xops_provider.models.incident import Incident
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.store import Store
+from xops_provider.store.repository import NewVersion
+from xops_provider.stories.producer import produce
+
+POOL = campaign_payloads() + chain_payloads()
+
+
+def commit(store: Store, payload: dict[str, Any]) -> None:
+    parsed = Incident.model_validate(payload)
+    store.commit_batch(
+        integration=INTEGRATION,
+        tenant_id=TENANT,
+        versions=[
+            NewVersion(
+                incident_id=parsed.id,
+                last_update=parsed.last_update,
+                payload=json.dumps(payload, ensure_ascii=False),
+                status=parsed.status,
+                redirect_incident_id=parsed.redirect_incident_id,
+                has_mdo_alert=parsed.has_mdo_alert,
+            )
+        ],
+        quarantined=[],
+        watermark=None,
+        seen=[],
+        overlap_seconds=300,
+        lookback_start=GraphTime.parse(at(-60)),
+    )
+
+
+def without_ingestion_time(story: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **story,
+        "raw_data": [{k: v for k, v in r.items() if k != "received_at"} for r in story["raw_data"]],
+    }
+
+
+@pytest.fixture(scope="module")
+def reference() -> dict[str, dict[str, Any]]:
+    repo = InMemoryStoryRepository()
+    for payload in POOL:
+        repo.ingest(payload, tenant_id=TENANT, received_at=received_at(payload))
+    produce(repo, integration=INTEGRATION, batch_size=100)
+    return {story_id: without_ingestion_time(story) for story_id, story in repo.stories.items()}
+
+
+class TestRealStore:
+    @pytest.mark.parametrize("seed", [pytest.param(seed, id=f"order-{seed}") for seed in (1, 2)])
+    def test_same_stories_as_the_reference(
+        self, store: Store, reference: dict[str, dict[str, Any]], assert_valid_story, seed: int
+    ) -> None:
+        arrivals = POOL + POOL[:3]  # with repeats, which the store deduplicates
+        random.Random(seed).shuffle(arrivals)
+        for index, payload in enumerate(arrivals):
+            commit(store, payload)
+            if index % 3 == 0:
+                produce(store, integration=INTEGRATION, batch_size=2)
+        report = produce(store, integration=INTEGRATION, batch_size=2)
+        assert report.failures == []
+        assert store.pending_incidents(integration=INTEGRATION, limit=10) == []
+        for story_id, expected in reference.items():
+            stored = store.get_story(story_id)
+            assert stored is not None, story_id
+            assert_valid_story(stored)
+            assert without_ingestion_time(stored) == expected
+        assert store.get_story(f"mdo:{TENANT}:104") is None
+
+    def test_rerun_is_a_no_op(self, store: Store) -> None:
+        for payload in POOL:
+            commit(store, payload)
+        produce(store, integration=INTEGRATION, batch_size=3)
+        again = produce(store, integration=INTEGRATION, batch_size=3)
+        assert (again.batches, again.stories_saved) == (0, 0)
