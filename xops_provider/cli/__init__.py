@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -33,12 +34,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _logs_to_stderr() -> None:
+    """Standard output carries data (JSON lines, tables, export lines); logs must never mix into it.
+
+    Importing Airflow installs a root handler on stdout, so import it first, then move that handler.
+    """
+    import airflow  # noqa: F401
+
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``xops`` console script.
 
     :param argv: the arguments, without the program name; ``sys.argv[1:]`` when omitted.
     """
     args = build_parser().parse_args(argv)
+    _logs_to_stderr()
     result = args.handler(args)
     return int(result or 0)
 
