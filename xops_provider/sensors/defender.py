@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import datetime as dt
 import os
 import time
@@ -32,16 +31,17 @@ _DEFERRAL_GRACE = dt.timedelta(minutes=2)
 
 
 def default_deferrable() -> bool:
-    """``[operators] default_deferrable`` when the deployment sets it, else ``True``.
+    """``True``, unless the environment sets ``AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE``.
 
-    Airflow ships that option as ``false``, so ``conf.getboolean(..., fallback=True)`` alone would
-    never defer by default; this sensor's idle wait belongs in the triggerer unless a deployment
-    decided otherwise (in its environment or its ``airflow.cfg``).
+    Airflow ships ``[operators] default_deferrable = false`` and writes that value into every
+    generated ``airflow.cfg``, so ``conf.getboolean(..., fallback=True)`` would never defer, and a
+    ``false`` in the file cannot be told apart from no choice at all. This sensor's idle wait belongs
+    in the triggerer, so it defers unless the deployment says otherwise in its environment (or the
+    DAG passes ``deferrable=False``).
     """
-    explicit = os.environ.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE") is not None or (
-        configparser.ConfigParser.has_option(conf, "operators", "default_deferrable")
-    )
-    return conf.getboolean("operators", "default_deferrable", fallback=True) if explicit else True
+    if os.environ.get("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE") is None:
+        return True
+    return conf.getboolean("operators", "default_deferrable", fallback=True)
 
 
 class DefenderProbeError(RuntimeError):
