@@ -34,6 +34,26 @@ PRODUCER = "Generic Incident"
 VENDOR = "Microsoft"
 PRODUCT = "Microsoft Defender for Office 365"
 RAW_KIND = "incident_version"
+# The Summary widget shows these top-level fields; they are copied, never computed twice.
+SUMMARY_FIELDS = (
+    "title",
+    "criticality",
+    "indication",
+    "status",
+    "verdict",
+    "predicted_verdict",
+    "producer",
+    "vendor",
+    "product",
+    "severity",
+    "vendor_status",
+    "source",
+    "first_signal",
+    "last_signal",
+    "alert_count",
+    "affected_users",
+    "source_url",
+)
 CORRELATION_ANSWERS = {
     "clicked": "Not known yet: click and network correlation has not run for this story.",
     "related_activity": "Not known yet: network and endpoint correlation has not run for this story.",
@@ -118,6 +138,42 @@ def _raw_data(histories: Mapping[str, Sequence[ParsedVersion]], incident_id: str
     ]
 
 
+def _empty_correlation(affected_users: list[str]) -> dict[str, Any]:
+    # The correlation step fills these lists later; criticality already reads them (Signals).
+    return {
+        "clicks": [],
+        "network_activity": [],
+        "endpoint_detections": [],
+        "related_stories": [],
+        "campaign_id": None,
+        "affected_users": affected_users,
+        "answers": dict(CORRELATION_ANSWERS),
+    }
+
+
+def _vendor_details(own: Sequence[ParsedVersion], alerts: Sequence[StoryAlert]) -> dict[str, Any]:
+    latest = own[-1].incident
+    return {
+        "description": _latest_value(own, "description"),
+        "vendor_summary": _latest_value(own, "summary"),
+        "alert_descriptions": [
+            {"alert_id": a.alert_id, "description": a.alert.description}
+            for a in alerts
+            if a.alert.description
+        ],
+        "mitre_techniques": sorted(
+            {t.strip() for a in alerts for t in a.alert.mitre_techniques if isinstance(t, str) and t.strip()}
+        ),
+        "categories": sorted({a.alert.category for a in alerts if a.alert.category}),
+        "classification": latest.classification,
+        "determination": latest.determination,
+        "assignee": latest.assigned_to,
+        "tags": sorted({str(t) for t in latest.custom_tags}),
+        "system_tags": sorted({str(t) for t in latest.system_tags}),
+        "resolving_comment": latest.resolving_comment,
+    }
+
+
 def _primary_recipient(entities: Sequence[Mapping[str, Any]]) -> str | None:
     weight: Counter[str] = Counter()
     for entity in entities:
@@ -173,78 +229,70 @@ def build_story(
     )
     folded_ids = sorted(i for i in histories if i != incident_id)
     merged_story = story_id(tenant_id, merged_into) if merged_into else None
-
-    determinations = [latest.determination] + [a.alert.determination for a in alerts]
-    titles = [latest.display_name] + [a.alert.title for a in alerts]
-    threats = [t for e in entities if e["type"] == "email" for t in e["attributes"].get("threats", [])]
-    threats += [a.alert.threat_display_name for a in alerts] + [a.alert.threat_family_name for a in alerts]
-    evidence_verdicts = [
-        normalize_enum("verdict", ev.get("verdict")) for a in alerts for ev in alert_evidence(a.raw)
-    ]
-    severity = effective_severity(latest.severity, [a.alert.severity for a in alerts])
-    story_indication = indication(titles=titles, determinations=determinations, threats=threats)
-    correlation: dict[str, Any] = {
-        "clicks": [],
-        "network_activity": [],
-        "endpoint_detections": [],
-        "related_stories": [],
-        "campaign_id": None,
-        "affected_users": [],
-        "answers": dict(CORRELATION_ANSWERS),
-    }
-    score = criticality(
-        severity=severity,
-        classification=latest.classification,
-        signals=Signals(
-            clicks=correlation["clicks"],
-            network_activity=correlation["network_activity"],
-            endpoint_detections=correlation["endpoint_detections"],
-        ),
-    )
     affected_users = sorted(
         {e["value"] for e in entities if e["type"] == "mailbox" and "recipient" in e["roles"]}
         | {r for e in entities if e["type"] == "email" for r in e["attributes"].get("recipients", [])}
     )
-    correlation["affected_users"] = affected_users
+    correlation = _empty_correlation(affected_users)
 
+    determinations = [latest.determination] + [a.alert.determination for a in alerts]
+    threats = [t for e in entities if e["type"] == "email" for t in e["attributes"].get("threats", [])]
+    threats += [a.alert.threat_display_name for a in alerts] + [a.alert.threat_family_name for a in alerts]
+    severity = effective_severity(latest.severity, [a.alert.severity for a in alerts])
+    story_indication = indication(
+        titles=[latest.display_name] + [a.alert.title for a in alerts],
+        determinations=determinations,
+        threats=threats,
+    )
     created = min((p.incident.created for p in own if p.incident.created), default=own[0].last_update)
     updated = max(p.last_update for history in histories.values() for p in history)
     first_signal, last_signal = _signal_bounds(alerts, timeline)
-    first_signal, last_signal = first_signal or created, last_signal or updated
     title = _latest_value(own, "display_name") or next(
         (a.alert.title for a in alerts if a.alert.is_mdo and a.alert.title), f"Incident {incident_id}"
     )
-    source_url = _latest_value(own, "incident_web_url")
-    status = story_status(own, merged_into=merged_story)
-    verdict_prediction = predicted_verdict(
-        classification=latest.classification,
-        determinations=determinations,
-        evidence_verdicts=evidence_verdicts,
-    )
-    vendor_status = latest.status or "unknown"
-    source = _primary_recipient(entities)
-    mitre = sorted({t for a in alerts for t in a.alert.mitre_techniques if isinstance(t, str) and t.strip()})
-    categories = sorted({a.alert.category for a in alerts if a.alert.category})
-    summary = {
-        "title": title,
-        "criticality": score,
-        "indication": story_indication,
-        "status": status,
-        "verdict": None,
-        "predicted_verdict": verdict_prediction,
+    document: dict[str, Any] = {
+        "story_id": story_id(tenant_id, incident_id),
         "producer": PRODUCER,
         "vendor": VENDOR,
         "product": PRODUCT,
+        "integration": integration,
+        "tenant_id": tenant_id,
+        "source_incident_id": incident_id,
+        "source_url": _latest_value(own, "incident_web_url"),
+        "title": title,
+        "criticality": criticality(
+            severity=severity,
+            classification=latest.classification,
+            signals=Signals(
+                clicks=correlation["clicks"],
+                network_activity=correlation["network_activity"],
+                endpoint_detections=correlation["endpoint_detections"],
+            ),
+        ),
         "severity": severity,
-        "vendor_status": vendor_status,
-        "source": source,
-        "first_signal": first_signal.isoformat(),
-        "last_signal": last_signal.isoformat(),
-        "alert_count": len(alerts),
+        "status": story_status(own, merged_into=merged_story),
+        "vendor_status": latest.status or "unknown",
+        "verdict": None,  # the analyst's; nothing in Defender's data decides it
+        "predicted_verdict": predicted_verdict(
+            classification=latest.classification,
+            determinations=determinations,
+            evidence_verdicts=[
+                normalize_enum("verdict", ev.get("verdict")) for a in alerts for ev in alert_evidence(a.raw)
+            ],
+        ),
+        "indication": story_indication,
+        "source": _primary_recipient(entities),
         "affected_users": affected_users,
-        "source_url": source_url,
+        "alert_count": len(alerts),
+        "first_signal": (first_signal or created).isoformat(),
+        "last_signal": (last_signal or updated).isoformat(),
+        "created_at": created.isoformat(),
+        "updated_at": updated.isoformat(),
+        "merged_into": merged_story,
+        "folded_incident_ids": folded_ids,
     }
-    details = {
+    document["summary"] = {key: document[key] for key in SUMMARY_FIELDS}
+    document["details"] = {
         "narrative": narrative(
             entities=entities,
             timeline=timeline,
@@ -253,60 +301,17 @@ def build_story(
             merged_into=merged_story,
             folded_incident_ids=folded_ids,
         ),
-        "description": _latest_value(own, "description"),
-        "vendor_summary": _latest_value(own, "summary"),
-        "alert_descriptions": [
-            {"alert_id": a.alert_id, "description": a.alert.description}
-            for a in alerts
-            if a.alert.description
-        ],
-        "mitre_techniques": mitre,
-        "categories": categories,
-        "classification": latest.classification,
-        "determination": latest.determination,
-        "assignee": latest.assigned_to,
-        "tags": sorted({str(t) for t in latest.custom_tags}),
-        "system_tags": sorted({str(t) for t in latest.system_tags}),
-        "resolving_comment": latest.resolving_comment,
+        **_vendor_details(own, alerts),
         "merged_into": merged_story,
         "folded_incident_ids": folded_ids,
     }
-    document = {
-        "story_id": story_id(tenant_id, incident_id),
-        "producer": PRODUCER,
-        "vendor": VENDOR,
-        "product": PRODUCT,
-        "integration": integration,
-        "tenant_id": tenant_id,
-        "source_incident_id": incident_id,
-        "source_url": source_url,
-        "title": title,
-        "criticality": score,
-        "severity": severity,
-        "status": status,
-        "vendor_status": vendor_status,
-        "verdict": None,
-        "predicted_verdict": verdict_prediction,
-        "indication": story_indication,
-        "source": source,
-        "affected_users": affected_users,
-        "alert_count": len(alerts),
-        "first_signal": first_signal.isoformat(),
-        "last_signal": last_signal.isoformat(),
-        "created_at": created.isoformat(),
-        "updated_at": updated.isoformat(),
-        "merged_into": merged_story,
-        "folded_incident_ids": folded_ids,
-        "summary": summary,
-        "details": details,
-        "timeline": timeline,
-        "entities": entities,
-        "evidence": _evidence_widget(alerts),
-        "raw_data": _raw_data(histories, incident_id),
-        "correlation": correlation,
-    }
-    # A JSON round trip gives a document that shares nothing with the caller's payloads, and proves
-    # it is exportable; it is several times faster than copy.deepcopy on large incidents.
+    document["timeline"] = timeline
+    document["entities"] = entities
+    document["evidence"] = _evidence_widget(alerts)
+    document["raw_data"] = _raw_data(histories, incident_id)
+    document["correlation"] = correlation
+    # A JSON round trip gives a document that shares nothing with the caller's payloads and proves
+    # that it can be exported as JSON lines.
     try:
         return json.loads(json.dumps(document, ensure_ascii=False))
     except (TypeError, ValueError) as err:
