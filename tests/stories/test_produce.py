@@ -130,6 +130,16 @@ class TestQueue:
         )
         assert (report.stories_saved, report.merged_stories, report.versions_produced) == (3, 1, 9)
         assert repo.save_calls == 1
+        assert report.counts() == {
+            "batches": 1,
+            "incidents": 4,
+            "stories_saved": 3,
+            "merged_stories": 1,
+            "without_story": 1,
+            "versions_produced": 9,
+            "redirect_cycles": 0,
+            "failed": 0,
+        }
 
     def test_rerun_changes_nothing(self, repo: InMemoryStoryRepository) -> None:
         ingest(repo, campaign_payloads())

@@ -359,6 +359,19 @@ class ProduceReport:
     redirect_cycles: int = 0
     failures: list[StoryFailure] = field(default_factory=list)
 
+    def counts(self) -> dict[str, int]:
+        """The report as plain counts, small enough for XCom and metrics."""
+        return {
+            "batches": self.batches,
+            "incidents": self.incidents,
+            "stories_saved": self.stories_saved,
+            "merged_stories": self.merged_stories,
+            "without_story": self.without_story,
+            "versions_produced": self.versions_produced,
+            "redirect_cycles": self.redirect_cycles,
+            "failed": len(self.failures),
+        }
+
 
 def _redirect_target(payload: Any) -> str | None:
     target = blank_to_none(payload.get("redirectIncidentId")) if isinstance(payload, Mapping) else None
