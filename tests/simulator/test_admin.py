@@ -5,7 +5,11 @@ import pytest
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.simulator import CLIENT_ID, DEFAULT_ROLES, READ_ROLE
 from xops_provider.simulator.admin import SimulatorAdminError
-from xops_provider.simulator.scenarios.company_xyz import CLICK_INCIDENT_ID, MAIN_INCIDENT_ID, WAVE2_INCIDENT_ID
+from xops_provider.simulator.scenarios.company_xyz import (
+    CLICK_INCIDENT_ID,
+    MAIN_INCIDENT_ID,
+    WAVE2_INCIDENT_ID,
+)
 
 from tests.simulator.conftest import INCIDENTS
 
@@ -28,7 +32,11 @@ class TestCreate:
         created = simulator.admin.create_incident(
             id="777", displayName="Custom <title>", severity="low", alerts=[{"id": "fa-custom", "title": "x"}]
         )
-        assert (created["id"], created["displayName"], created["severity"]) == ("777", "Custom <title>", "low")
+        assert (created["id"], created["displayName"], created["severity"]) == (
+            "777",
+            "Custom <title>",
+            "low",
+        )
         assert [a["id"] for a in created["alerts"]] == ["fa-custom"]
         assert created["alerts"][0]["incidentId"] == "777"
 
@@ -55,9 +63,13 @@ class TestCreate:
 @pytest.mark.simulator(scenario="company-xyz")
 class TestChanges:
     def test_updates_bump_to_unique_increasing_times(self, simulator):
-        times = [_time(simulator.admin.update_incident(WAVE2_INCIDENT_ID, assignedTo=f"a{n}@x")) for n in range(6)]
+        times = [
+            _time(simulator.admin.update_incident(WAVE2_INCIDENT_ID, assignedTo=f"a{n}@x")) for n in range(6)
+        ]
         assert times == sorted(times) and len(set(times)) == 6
-        assert all(t > _time(i) for i in simulator.admin.incidents() if i["id"] != WAVE2_INCIDENT_ID for t in times)
+        assert all(
+            t > _time(i) for i in simulator.admin.incidents() if i["id"] != WAVE2_INCIDENT_ID for t in times
+        )
         stamp = simulator.admin.incident(WAVE2_INCIDENT_ID)["lastUpdateDateTime"]
         assert len(stamp.split(".")[1]) == 8  # seven digits and the Z
 
@@ -122,7 +134,9 @@ class TestIdentityAdmin:
     def test_roles_and_apps_never_show_secrets(self, simulator):
         simulator.admin.set_roles(CLIENT_ID, [READ_ROLE])
         apps = simulator.admin.apps()
-        assert apps == [{"client_id": CLIENT_ID, "has_secret": True, "roles": [READ_ROLE], "certificates": []}]
+        assert apps == [
+            {"client_id": CLIENT_ID, "has_secret": True, "roles": [READ_ROLE], "certificates": []}
+        ]
         assert simulator.connection["password"] not in str(apps)
 
     def test_reset_restores_default_roles(self, simulator):
@@ -147,7 +161,9 @@ class TestCounters:
     def test_openapi_documents_the_admin_api(self, simulator):
         import requests
 
-        spec = requests.get(f"{simulator.base_url}/_admin/openapi.json", verify=str(simulator.ca_path), timeout=30)
+        spec = requests.get(
+            f"{simulator.base_url}/_admin/openapi.json", verify=str(simulator.ca_path), timeout=30
+        )
         paths = spec.json()["paths"]
         assert {"/_admin/reset", "/_admin/faults", "/_admin/incidents/bulk", "/_admin/counters"} <= set(paths)
 
@@ -156,7 +172,11 @@ class TestScenarioSwitch:
     def test_load_scenario_keeps_faults(self, simulator):
         simulator.admin.set_faults("429=0.1")
         health = simulator.admin.load_scenario("company-xyz")
-        assert (health["scenario"], health["incidents"], health["faults"]) == ("company-xyz", 4, "429=0.1,retry_after=1")
+        assert (health["scenario"], health["incidents"], health["faults"]) == (
+            "company-xyz",
+            4,
+            "429=0.1,retry_after=1",
+        )
 
     def test_unknown_scenario(self, simulator):
         with pytest.raises(SimulatorAdminError, match="unknown scenario"):

@@ -46,7 +46,9 @@ class TestFaultSpec:
             FaultSpec.parse(text)
 
     def test_round_trips_through_its_text(self):
-        spec = FaultSpec.parse("429=0.25,503=3x,retry_after=0.2,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9")
+        spec = FaultSpec.parse(
+            "429=0.25,503=3x,retry_after=0.2,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9"
+        )
         assert FaultSpec.parse(str(spec)) == spec
 
 

@@ -38,7 +38,11 @@ def certificate():
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    return key_pem, cert.public_bytes(serialization.Encoding.PEM).decode(), cert.fingerprint(hashes.SHA1()).hex()
+    return (
+        key_pem,
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        cert.fingerprint(hashes.SHA1()).hex(),
+    )
 
 
 def _msal(simulator, credential, *, tenant=None):
@@ -79,7 +83,9 @@ class TestDiscovery:
 
 class TestSecret:
     def test_msal_gets_a_working_token(self, simulator):
-        result = _msal(simulator, simulator.connection["password"]).acquire_token_for_client(_scopes(simulator))
+        result = _msal(simulator, simulator.connection["password"]).acquire_token_for_client(
+            _scopes(simulator)
+        )
         assert result.get("token_type") == "Bearer", result.get("error_description")
         assert result["expires_in"] > 3000
         assert Graph(simulator, result["access_token"]).list().status_code == 200
@@ -107,9 +113,13 @@ class TestSecret:
     @pytest.mark.parametrize(
         ("overrides", "status", "error", "code"),
         [
-            pytest.param({"scope": "https://graph.microsoft.com/.default"}, 400, "invalid_scope", 70011, id="scope"),
+            pytest.param(
+                {"scope": "https://graph.microsoft.com/.default"}, 400, "invalid_scope", 70011, id="scope"
+            ),
             pytest.param({"scope": None}, 400, "invalid_request", 90014, id="no-scope"),
-            pytest.param({"client_id": str(uuid.uuid4())}, 400, "unauthorized_client", 700016, id="unknown-app"),
+            pytest.param(
+                {"client_id": str(uuid.uuid4())}, 400, "unauthorized_client", 700016, id="unknown-app"
+            ),
             pytest.param({"client_secret": None}, 401, "invalid_client", 7000216, id="no-credential"),
             pytest.param({"grant_type": "password"}, 400, "unsupported_grant_type", 70003, id="grant"),
         ],
@@ -166,7 +176,9 @@ class TestCertificate:
         ("claims", "code"),
         [
             pytest.param({"exp": int(time.time()) - 3600}, 700024, id="expired"),
-            pytest.param({"aud": "https://login.microsoftonline.com/x/oauth2/v2.0/token"}, 700016, id="audience"),
+            pytest.param(
+                {"aud": "https://login.microsoftonline.com/x/oauth2/v2.0/token"}, 700016, id="audience"
+            ),
             pytest.param({"sub": "someone-else"}, 700023, id="subject"),
         ],
     )

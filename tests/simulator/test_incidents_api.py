@@ -83,7 +83,9 @@ class TestListing:
         everything = simulator.admin.incidents()
         pivot = GraphTime.parse(everything[30]["createdDateTime"])
         listed = graph.walk(
-            **{"$filter": f"createdDateTime gt {pivot.isoformat()} and status eq 'active' and severity ne 'low'"}
+            **{
+                "$filter": f"createdDateTime gt {pivot.isoformat()} and status eq 'active' and severity ne 'low'"
+            }
         )
         expected = {
             i["id"]
@@ -112,7 +114,10 @@ class TestTies:
         tie = simulator.admin.bulk_create(120)
         simulator.admin.create_incident()
         listed = graph.walk(
-            **{"$filter": f"lastUpdateDateTime ge {tie['lastUpdateDateTime']}", "$orderby": "lastUpdateDateTime asc"}
+            **{
+                "$filter": f"lastUpdateDateTime ge {tie['lastUpdateDateTime']}",
+                "$orderby": "lastUpdateDateTime asc",
+            }
         )
         tied = [i["id"] for i in listed if i["lastUpdateDateTime"] == tie["lastUpdateDateTime"]]
         assert tied == sorted(tie["ids"], key=int)
@@ -141,7 +146,9 @@ class TestErrors:
     )
     def test_invalid_filter_is_a_graph_bad_request(self, graph, expression):
         response = graph.session.get(
-            graph.base_url + INCIDENTS, params={"$filter": expression}, headers={"client-request-id": "abc-123"}
+            graph.base_url + INCIDENTS,
+            params={"$filter": expression},
+            headers={"client-request-id": "abc-123"},
         )
         assert response.status_code == 400
         error = response.json()["error"]
@@ -249,7 +256,10 @@ class TestOneIncident:
         before = simulator.admin.incident(MAIN_INCIDENT_ID)["lastUpdateDateTime"]
         response = graph.post(
             f"{INCIDENTS}/{MAIN_INCIDENT_ID}/comments",
-            {"@odata.type": "microsoft.graph.security.alertComment", "comment": "Story <b>opened</b> in XOps"},
+            {
+                "@odata.type": "microsoft.graph.security.alertComment",
+                "comment": "Story <b>opened</b> in XOps",
+            },
         )
         assert response.status_code == 200, response.text
         comments = response.json()["value"]

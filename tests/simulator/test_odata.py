@@ -47,8 +47,12 @@ class TestParseFilter:
             pytest.param("status eq 'active' or status eq 'resolved'", "'or' is not supported", id="or"),
             pytest.param("contains(displayName, 'x')", "function 'contains'", id="function"),
             pytest.param("displayName eq 'x'", "property 'displayName'", id="other-field"),
-            pytest.param("lastUpdateDateTime ge '2026-03-01T00:00:00Z'", "incompatible types", id="quoted-date"),
-            pytest.param("lastUpdateDateTime ge 2026-03-01T00:00:00.12345678Z", "incompatible types", id="8-digits"),
+            pytest.param(
+                "lastUpdateDateTime ge '2026-03-01T00:00:00Z'", "incompatible types", id="quoted-date"
+            ),
+            pytest.param(
+                "lastUpdateDateTime ge 2026-03-01T00:00:00.12345678Z", "incompatible types", id="8-digits"
+            ),
             pytest.param("status eq 'sleeping'", "not a valid enumeration", id="unknown-member"),
             pytest.param("status eq active", "incompatible types", id="unquoted-string"),
             pytest.param("status has 'active'", "operator 'has'", id="operator"),
@@ -65,7 +69,13 @@ class TestParseFilter:
 class TestParseQuery:
     def test_defaults(self):
         query = parse_query({})
-        assert (query.top, query.skip, query.descending, query.expand, query.count) == (50, 0, True, False, False)
+        assert (query.top, query.skip, query.descending, query.expand, query.count) == (
+            50,
+            0,
+            True,
+            False,
+            False,
+        )
 
     def test_top_limit_is_graphs_exact_error(self):
         with pytest.raises(ODataError) as info:

@@ -20,6 +20,7 @@ from xops_provider.simulator.admin import SimulatorAdmin
 from xops_provider.simulator.server import CONNECTION_FILE, READY_FILE
 
 LOG_FILE = "serve.log"
+OUT_FILE = "serve.out"
 
 
 class SimulatorStartError(RuntimeError):
@@ -92,9 +93,11 @@ class SimulatorProcess:
             command += ["--incidents", str(incidents)]
         if faults:
             command += ["--faults", faults]
-        # stdout carries the export line with the secret: it goes nowhere. stderr is kept for errors.
-        with open(state_dir / LOG_FILE, "wb") as log:
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        # stdout carries the export line with the secret, so it goes to a private file next to
+        # connection.json (which holds the same secret), never to the parent's output.
+        out_fd = os.open(state_dir / OUT_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(out_fd, "wb") as out, open(state_dir / LOG_FILE, "wb") as log:
+            process = subprocess.Popen(command, stdout=out, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         ready_path = state_dir / READY_FILE
         while not ready_path.exists():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -174,9 +176,25 @@ def serve(options: ServeOptions) -> int:
     )
     ready = {"base_url": base_url, "port": port, "pid": os.getpid(), "ca_path": str(tls.ca_path)}
     server = _Server(config, ready_path=ready_path, ready=ready)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it
+    # found: make that handler end the process cleanly, so the ready file is removed and the exit
+    # status is 0 for a requested stop.
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         server.run(sockets=[sock])
+    except _Stopped:
+        pass
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         ready_path.unlink(missing_ok=True)
         sock.close()
     return 0 if server.started else 1
+
+
+class _Stopped(Exception):
+    """A stop signal arrived after uvicorn had shut down."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stopped(signum)

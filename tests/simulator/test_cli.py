@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import stat
+import pytest
+
+from xops_provider.cli import main
+from xops_provider.simulator import CLIENT_ID, TENANT_ID
+from xops_provider.simulator.process import SimulatorProcess, SimulatorStartError
+
+from tests.simulator.conftest import INCIDENTS, Graph, fresh_token
+
+EXPORT_PREFIX = "export AIRFLOW_CONN_MS_TENANT_DEFAULT='"
+
+
+def _digest(text: str) -> str:
+    # Compared through digests so that a failure cannot print the secret.
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    handle = SimulatorProcess.start(tmp_path_factory.mktemp("cli"), scenario="company-xyz", seed=3)
+    yield handle
+    handle.stop()
+
+
+class TestHandOff:
+    def test_files(self, served):
+        assert stat.S_IMODE((served.state_dir / "connection.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE((served.state_dir / "client-secret").stat().st_mode) == 0o600
+        assert (served.state_dir / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
+        ready = json.loads((served.state_dir / "ready").read_text())
+        assert ready["base_url"] == served.base_url
+
+    def test_connection_shape(self, served):
+        connection = served.connection
+        assert (connection["conn_type"], connection["login"]) == ("ms_tenant", CLIENT_ID)
+        assert connection["extra"] == {
+            "tenant_id": TENANT_ID,
+            "authority_host": served.base_url,
+            "graph_endpoint": served.base_url,
+            "verify": str(served.state_dir / "ca.pem"),
+        }
+        assert served.base_url.startswith("https://127.0.0.1:")
+        assert len(connection["password"]) >= 32
+
+    def test_serves_the_scenario(self, served):
+        graph = Graph(served, fresh_token(served))
+        assert len(graph.get(INCIDENTS).json()["value"]) == 4
+
+    def test_certificate_names_every_loopback_form(self, served):
+        from cryptography import x509
+
+        pem = (served.state_dir / "server.pem").read_bytes()
+        names = x509.load_pem_x509_certificate(pem).extensions.get_extension_for_class(
+            x509.SubjectAlternativeName
+        )
+        assert {str(ip) for ip in names.value.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
+        assert names.value.get_values_for_type(x509.DNSName) == ["localhost"]
+
+
+class TestRestart:
+    def test_secret_kept_per_state_dir_and_ready_removed_on_stop(self, served, tmp_path):
+        first = SimulatorProcess.start(tmp_path)
+        secret = _digest(first.connection["password"])
+        assert first.stop() == 0
+        assert not (tmp_path / "ready").exists()
+        again = SimulatorProcess.start(tmp_path)
+        try:
+            assert _digest(again.connection["password"]) == secret
+            assert _digest(served.connection["password"]) != secret
+        finally:
+            assert again.stop() == 0
+
+
+class TestCommandLine:
+    def test_prints_the_export_line(self, served):
+        line = (served.state_dir / "serve.out").read_text().splitlines()[0]
+        assert line.startswith(EXPORT_PREFIX) and line.endswith("'")
+        printed = line[len(EXPORT_PREFIX) : -1]
+        assert _digest(printed) == _digest(served.connection_json)
+        assert stat.S_IMODE((served.state_dir / "serve.out").stat().st_mode) == 0o600
+
+    @pytest.mark.parametrize(
+        ("arguments", "message"),
+        [
+            pytest.param(["--faults", "429=2"], r"within \[0, 1\]", id="faults"),
+            pytest.param(["--scenario", "nope"], "unknown scenario", id="scenario"),
+        ],
+    )
+    def test_refuses_bad_options(self, tmp_path, arguments, message):
+        with pytest.raises(SystemExit, match=message):
+            main(["simulator", "serve", "--state-dir", str(tmp_path), *arguments])
+        assert not (tmp_path / "connection.json").exists()
+
+    def test_start_error_is_reported(self, tmp_path):
+        with pytest.raises(SimulatorStartError, match="exited"):
+            SimulatorProcess.start(tmp_path, scenario="nope")
+
+    def test_help(self, capsys):
+        with pytest.raises(SystemExit):
+            main(["simulator", "serve", "--help"])
+        out = capsys.readouterr().out
+        for option in ("--port", "--state-dir", "--scenario", "--incidents", "--seed", "--faults", "--host"):
+            assert option in out
