@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.simulator.conftest import INCIDENTS
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.simulator import CLIENT_ID, DEFAULT_ROLES, READ_ROLE
 from xops_provider.simulator.admin import SimulatorAdminError
@@ -10,8 +11,6 @@ from xops_provider.simulator.scenarios.company_xyz import (
     MAIN_INCIDENT_ID,
     WAVE2_INCIDENT_ID,
 )
-
-from tests.simulator.conftest import INCIDENTS
 
 
 def _time(incident):
@@ -23,7 +22,8 @@ class TestCreate:
         created = simulator.admin.create_incident()
         assert created["id"].isdigit()
         assert created["status"] == "active"
-        assert created["alerts"] and all(a["id"].startswith("fa") for a in created["alerts"])
+        assert created["alerts"]
+        assert all(a["id"].startswith("fa") for a in created["alerts"])
         assert all(a["incidentId"] == created["id"] for a in created["alerts"])
         listed = graph.list(**{"$expand": "alerts"}).json()["value"]
         assert [i["id"] for i in listed] == [created["id"]]
@@ -66,7 +66,8 @@ class TestChanges:
         times = [
             _time(simulator.admin.update_incident(WAVE2_INCIDENT_ID, assignedTo=f"a{n}@x")) for n in range(6)
         ]
-        assert times == sorted(times) and len(set(times)) == 6
+        assert times == sorted(times)
+        assert len(set(times)) == 6
         assert all(
             t > _time(i) for i in simulator.admin.incidents() if i["id"] != WAVE2_INCIDENT_ID for t in times
         )
@@ -111,7 +112,8 @@ class TestChanges:
         before = simulator.admin.incident(WAVE2_INCIDENT_ID)
         added = simulator.admin.add_alert(WAVE2_INCIDENT_ID, title="User clicked <again>")
         new = [a for a in added["alerts"] if a["title"] == "User clicked <again>"]
-        assert len(new) == 1 and new[0]["id"].startswith("fa")
+        assert len(new) == 1
+        assert new[0]["id"].startswith("fa")
         assert _time(added) > _time(before)
         removed = simulator.admin.remove_alert(new[0]["id"])
         assert [a["id"] for a in removed["alerts"]] == [a["id"] for a in before["alerts"]]

@@ -3,13 +3,13 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+
 import pytest
 
+from tests.simulator.conftest import INCIDENTS, Graph, fresh_token
 from xops_provider.cli import main
 from xops_provider.simulator import CLIENT_ID, TENANT_ID
 from xops_provider.simulator.process import SimulatorProcess, SimulatorStartError
-
-from tests.simulator.conftest import INCIDENTS, Graph, fresh_token
 
 EXPORT_PREFIX = "export AIRFLOW_CONN_MS_TENANT_DEFAULT='"
 
@@ -78,7 +78,8 @@ class TestRestart:
 class TestCommandLine:
     def test_prints_the_export_line(self, served):
         line = (served.state_dir / "serve.out").read_text().splitlines()[0]
-        assert line.startswith(EXPORT_PREFIX) and line.endswith("'")
+        assert line.startswith(EXPORT_PREFIX)
+        assert line.endswith("'")
         printed = line[len(EXPORT_PREFIX) : -1]
         assert _digest(printed) == _digest(served.connection_json)
         assert stat.S_IMODE((served.state_dir / "serve.out").stat().st_mode) == 0o600

@@ -5,9 +5,8 @@ import time
 
 import pytest
 
-from xops_provider.simulator.scenarios.company_xyz import MAIN_INCIDENT_ID
-
 from tests.simulator.conftest import INCIDENTS, Graph, fresh_token, token_request
+from xops_provider.simulator.scenarios.company_xyz import MAIN_INCIDENT_ID
 
 
 class TestThrottling:

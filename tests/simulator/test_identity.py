@@ -13,10 +13,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from tests.simulator.conftest import Graph, VerifyingSession, token_request
 from xops_provider.simulator import CLIENT_ID, TENANT_ID
 from xops_provider.simulator.identity import JWT_BEARER
-
-from tests.simulator.conftest import Graph, VerifyingSession, token_request
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ import pytest
 
 from xops_provider.models.incident import Incident, evidence_kind
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.simulator import TENANT_ID
-from xops_provider.simulator import scenarios
+from xops_provider.simulator import TENANT_ID, scenarios
 from xops_provider.simulator.scenarios import company_xyz as xyz
 from xops_provider.simulator.scenarios.generated import EVIDENCE_TYPES
 from xops_provider.simulator.store import Clock, IncidentStore
@@ -72,7 +71,8 @@ class TestGenerated:
     def test_real_world_quirks_are_present(self, generated):
         stamps = [i["lastUpdateDateTime"] for i in generated] + [i["createdDateTime"] for i in generated]
         fractions = {len(s[:-1].split(".")[1]) if "." in s else 0 for s in stamps}
-        assert 7 in fractions and fractions - {7}
+        assert 7 in fractions
+        assert fractions - {7}
         assert any(a["alertWebUrl"].endswith(" ") for i in generated for a in i["alerts"])
         assert any(i["status"][0].isupper() or i["severity"][0].isupper() for i in generated)
         assert any(v == "" for i in generated for v in i.values())
@@ -157,7 +157,9 @@ class TestCompanyXyz:
         assert Incident.model_validate(wave2).status == "active"  # written "Active"
 
     def test_attacker_text_carries_markup_to_escape(self, company):
-        assert "<" in xyz.CAMPAIGN_SENDER_NAME and "&" in xyz.CAMPAIGN_SUBJECT and "<b>" in xyz.WAVE2_SUBJECT
+        assert "<" in xyz.CAMPAIGN_SENDER_NAME
+        assert "&" in xyz.CAMPAIGN_SUBJECT
+        assert "<b>" in xyz.WAVE2_SUBJECT
 
 
 class TestEmpty:
