@@ -141,3 +141,29 @@ def stored_heads(url: str) -> dict[str, int]:
             return {row.incident_id: row.last_update_ticks for row in rows}
     finally:
         store.close()
+
+
+def stored_versions(url: str) -> set[tuple[str, int]]:
+    """Every stored version's dedup key ``(incident id, ticks)``.
+
+    :param url: the store's SQLAlchemy URL.
+    """
+    raw = t.raw_incident_versions
+    store = Store.open(url, migrate=False)
+    try:
+        with store.engine.connect() as conn:
+            return {
+                (row[0], row[1]) for row in conn.execute(select(raw.c.incident_id, raw.c.last_update_ticks))
+            }
+    finally:
+        store.close()
+
+
+def graph_heads(admin: Any) -> dict[str, int]:
+    """What the simulator holds now: incident id -> ``lastUpdateDateTime`` ticks.
+
+    :param admin: the simulator's admin client.
+    """
+    from xops_provider.models.timestamps import GraphTime
+
+    return {i["id"]: GraphTime.parse(i["lastUpdateDateTime"]).ticks for i in admin.incidents()}
