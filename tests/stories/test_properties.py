@@ -1,4 +1,4 @@
-"""Property: the stories depend on the set of stored versions only, never on arrival or produce order."""
+"""Properties: stories depend on the set of stored versions only, and any evidence gives a valid story."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from hypothesis import strategies as st
 from tests.stories.campaign import (
     INTEGRATION,
     TENANT,
+    alert,
+    at,
     campaign_payloads,
     chain_payloads,
+    incident,
     received_at,
     version_of,
 )
 from tests.stories.memory import InMemoryStoryRepository
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.stories.errors import StoryInputError
+from xops_provider.stories.ports import IncidentVersion
 from xops_provider.stories.producer import build_story, produce
 
 POOL = campaign_payloads() + chain_payloads()
@@ -75,3 +81,118 @@ class TestOrderIndependence:
             )
 
         assert build(payloads) == build(in_order)
+
+
+_KINDS = [
+    "analyzedMessageEvidence",
+    "mailboxEvidence",
+    "mailClusterEvidence",
+    "urlEvidence",
+    "userEvidence",
+    "ipEvidence",
+    "fileEvidence",
+    "deviceEvidence",
+    "processEvidence",
+    "cloudApplicationEvidence",
+    "registryKeyEvidence",
+    "somethingNewEvidence",
+]
+_FIELDS = [
+    "networkMessageId",
+    "internetMessageId",
+    "subject",
+    "senderIp",
+    "recipientEmailAddress",
+    "p1Sender",
+    "p2Sender",
+    "receivedDateTime",
+    "createdDateTime",
+    "urls",
+    "urlCount",
+    "threats",
+    "deliveryAction",
+    "remediationStatus",
+    "verdict",
+    "roles",
+    "primaryAddress",
+    "upn",
+    "userAccount",
+    "clusterByValue",
+    "networkMessageIds",
+    "emailCount",
+    "url",
+    "ipAddress",
+    "fileDetails",
+    "deviceDnsName",
+    "loggedOnUsers",
+    "imageFile",
+    "processCommandLine",
+    "displayName",
+    "appId",
+]
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(
+        ["", " ", "2026-03-02T08:00:00.1234567Z", "a@b.example", "http://x.example/", "Malicious"]
+    ),
+)
+_VALUES = st.recursive(
+    _SCALARS,
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.sampled_from(_FIELDS), children, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@st.composite
+def evidence_items(draw: st.DrawFn) -> dict[str, Any]:
+    item = draw(st.dictionaries(st.sampled_from(_FIELDS), _VALUES, max_size=8))
+    item["@odata.type"] = "#microsoft.graph.security." + draw(st.sampled_from(_KINDS))
+    return item
+
+
+class TestHostileEvidence:
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(evidence=st.lists(evidence_items(), max_size=6))
+    def test_any_evidence_gives_a_valid_story_or_a_clear_error(
+        self, evidence: list[dict[str, Any]], assert_valid_story
+    ) -> None:
+        payload = incident(
+            "900",
+            last_update=at(10),
+            created=at(1),
+            title="Fuzz",
+            alerts=[alert("fa900", incident_id="900", title="Fuzz", created=at(1), evidence=evidence)],
+        )
+        version = IncidentVersion(
+            version_id=1,
+            tenant_id=TENANT,
+            incident_id="900",
+            last_update=GraphTime.parse(at(10)),
+            received_at=at(11),
+            payload=payload,
+        )
+        refused: StoryInputError | None = None
+        try:
+            story = build_story(
+                integration=INTEGRATION,
+                tenant_id=TENANT,
+                incident_id="900",
+                versions=[version],
+                folded={},
+                merged_into=None,
+            )
+        except StoryInputError as err:
+            refused = err
+        if refused is not None:
+            # The lenient models refuse a few wrongly typed evidence fields; the reason says where.
+            assert "alerts.0.evidence" in refused.reason
+            return
+        assert story is not None
+        assert_valid_story(story)
+        assert [item["payload"] for item in story["evidence"][0]["items"]] == evidence
