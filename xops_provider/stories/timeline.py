@@ -84,10 +84,53 @@ def _evidence_label(kind: str, evidence: Mapping[str, Any]) -> str:
     return kind
 
 
+def _message_entries(
+    item: StoryAlert, evidence: Mapping[str, Any], *, zap_alert: bool, status: str | None
+) -> dict[tuple[Any, ...], dict[str, Any]]:
+    recipient = normalize_address(evidence.get("recipientEmailAddress")) or "an unknown recipient"
+    message = normalize_address(evidence.get("networkMessageId")) or blank_to_none(
+        evidence.get("internetMessageId")
+    )
+    subject = evidence.get("subject") if isinstance(evidence.get("subject"), str) else ""
+    action = blank_to_none(evidence.get("deliveryAction"))
+    location = blank_to_none(evidence.get("deliveryLocation"))
+    # One message to one recipient, whichever alerts report it.
+    key = (message or subject, recipient)
+    entries: dict[tuple[Any, ...], dict[str, Any]] = {}
+    received = _time(evidence.get("receivedDateTime"))
+    if received is not None:
+        delivery = ", ".join(str(part) for part in (action, location) if part)
+        entries[("email", *key)] = _entry(
+            received,
+            "email_received",
+            f"Email “{subject}” from {_sender(evidence)} received by {recipient}"
+            + (f" ({delivery})" if delivery else ""),
+            incident_id=item.incident_id,
+            alert_id=item.alert_id,
+            network_message_id=message,
+            delivery_action=action,
+            delivery_location=location,
+        )
+    # A "removed after delivery" alert means ZAP pulled the delivered copies; a blocked one never
+    # arrived, so there was nothing to remove.
+    zapped = zap_alert and str(action or "").lower() != "blocked"
+    if zapped or status in _REMEDIATED:
+        verb = "removed after delivery (ZAP)" if zapped else status
+        entries[("remediation", *key)] = _entry(
+            _time(evidence.get("createdDateTime")) or item.raised_at,
+            "remediation",
+            f"Message to {recipient} {verb}",
+            incident_id=item.incident_id,
+            alert_id=item.alert_id,
+            network_message_id=message,
+        )
+    return entries
+
+
 def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
     """Alerts raised, emails received and delivery or ZAP actions, from the alerts and their evidence.
 
-    :param alerts: the story's alerts.
+    :param alerts: the story's alerts in story order; a message reported twice keeps the later entry.
     """
     entries: dict[tuple[Any, ...], dict[str, Any]] = {}
     for item in alerts:
@@ -101,54 +144,20 @@ def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
             alert_id=item.alert_id,
             service_source=alert.service_source,
         )
-        is_zap_alert = any(phrase in title.lower() for phrase in _ZAP_PHRASES)
+        zap_alert = any(phrase in title.lower() for phrase in _ZAP_PHRASES)
         for evidence in alert_evidence(item.raw):
             kind = evidence_kind(evidence.get("@odata.type"))
             status = (blank_to_none(evidence.get("remediationStatus")) or "").strip().lower() or None
-            acted_at = _time(evidence.get("createdDateTime")) or item.raised_at
-            if kind != "analyzedMessageEvidence":
-                if status in _REMEDIATED:
-                    key = ("remediation", item.alert_id, json.dumps(evidence, sort_keys=True, default=str))
-                    entries[key] = _entry(
-                        acted_at,
-                        "remediation",
-                        f"Defender {status} {_evidence_label(kind, evidence)}",
-                        incident_id=item.incident_id,
-                        alert_id=item.alert_id,
-                    )
-                continue
-            recipient = normalize_address(evidence.get("recipientEmailAddress")) or "an unknown recipient"
-            message = normalize_address(evidence.get("networkMessageId")) or blank_to_none(
-                evidence.get("internetMessageId")
-            )
-            subject = evidence.get("subject") if isinstance(evidence.get("subject"), str) else ""
-            sender_address = _sender(evidence)
-            key = (message or subject, recipient)
-            received = _time(evidence.get("receivedDateTime"))
-            if received is not None:
-                action = blank_to_none(evidence.get("deliveryAction"))
-                location = blank_to_none(evidence.get("deliveryLocation"))
-                delivery = ", ".join(str(part) for part in (action, location) if part)
-                entries[("email", *key)] = _entry(
-                    received,
-                    "email_received",
-                    f"Email “{subject}” from {sender_address} received by {recipient}"
-                    + (f" ({delivery})" if delivery else ""),
-                    incident_id=item.incident_id,
-                    alert_id=item.alert_id,
-                    network_message_id=message,
-                    delivery_action=action,
-                    delivery_location=location,
-                )
-            if is_zap_alert or status in _REMEDIATED:
-                verb = "removed after delivery (ZAP)" if is_zap_alert else status
-                entries[("remediation", *key)] = _entry(
-                    acted_at,
+            if kind == "analyzedMessageEvidence":
+                entries.update(_message_entries(item, evidence, zap_alert=zap_alert, status=status))
+            elif status in _REMEDIATED:
+                key = ("remediation", item.alert_id, json.dumps(evidence, sort_keys=True, default=str))
+                entries[key] = _entry(
+                    _time(evidence.get("createdDateTime")) or item.raised_at,
                     "remediation",
-                    f"Message to {recipient} {verb}",
+                    f"Defender {status} {_evidence_label(kind, evidence)}",
                     incident_id=item.incident_id,
                     alert_id=item.alert_id,
-                    network_message_id=message,
                 )
     return list(entries.values())
 
