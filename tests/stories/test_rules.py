@@ -10,8 +10,8 @@ from tests.stories.campaign import at, simple_mdo_incident, version_of
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
 from xops_provider.stories.indication import indication, predicted_verdict
 from xops_provider.stories.status import story_status
-from xops_provider.stories.timeline import order_timeline, version_entries
-from xops_provider.stories.versions import parse_versions
+from xops_provider.stories.timeline import alert_entries, order_timeline, version_entries
+from xops_provider.stories.versions import collect_alerts, parse_versions
 
 NO_SIGNALS = Signals()
 
@@ -227,3 +227,43 @@ class TestDiff:
         assert merges("700") == ["This incident was merged into incident 701"]
         assert merges("701") == ["Incident 700 was merged into this incident"]
         assert merges("702") == ["Incident 700 was merged into incident 701"]
+
+
+class TestAlertEntries:
+    @pytest.mark.parametrize(
+        ("title", "action", "remediation", "expected"),
+        [
+            pytest.param(
+                "Email messages containing malicious URL removed after delivery",
+                "Delivered",
+                "none",
+                ["Message to s@xyz.example removed after delivery (ZAP)"],
+                id="zap",
+            ),
+            pytest.param(
+                "Email messages containing malicious URL removed after delivery",
+                "Blocked",
+                "none",
+                [],
+                id="blocked-was-never-delivered",
+            ),
+            pytest.param(
+                "Phish delivered",
+                "Delivered",
+                "Remediated",
+                ["Message to s@xyz.example remediated"],
+                id="manual",
+            ),
+            pytest.param("Phish delivered", "Delivered", "none", [], id="nothing-done"),
+        ],
+    )
+    def test_remediation(self, title: str, action: str, remediation: str, expected: list[str]) -> None:
+        payload = simple_mdo_incident("700", minute=10, recipient="s@xyz.example")
+        payload["alerts"][0]["title"] = title
+        payload["alerts"][0]["evidence"][0].update(deliveryAction=action, remediationStatus=remediation)
+        alerts = collect_alerts({"700": parsed(payload)})
+        entries = alert_entries(alerts)
+        assert [e["title"] for e in entries if e["kind"] == "remediation"] == expected
+        (received,) = [e for e in entries if e["kind"] == "email_received"]
+        assert received["time"] == at(0)
+        assert received["delivery_action"] == action
