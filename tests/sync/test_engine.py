@@ -15,7 +15,7 @@ import pytest
 from tests.sync.fakes import BASE, NOW, FakeGraph, backlog, snapshot, stored_heads
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import LockTimeout, Store, TransientStoreError
-from xops_provider.sync import Page, SyncReport, parse_page, sync_incidents
+from xops_provider.sync import Page, SyncReport, page_end, parse_page, sync_incidents
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,8 +59,24 @@ class TestParsePage:
         assert json.loads(first.payload) == page[0]
         assert (second.incident_id, second.has_mdo_alert) == ("14", False)
         # The last record decides the keyset step; the latest one the watermark.
-        assert batch.last == GraphTime.parse("2026-03-01T09:00:00Z")
+        assert page_end(page) == GraphTime.parse("2026-03-01T09:00:00Z")
         assert batch.latest == first.last_update
+
+    @pytest.mark.parametrize(
+        ("records", "expected"),
+        [
+            pytest.param([], None, id="empty"),
+            pytest.param([{"lastUpdateDateTime": "2026-03-01T00:00:01Z"}, "junk"], 10, id="skips-junk"),
+            pytest.param(
+                [{"lastUpdateDateTime": "2026-03-01T00:00:01Z"}, {"lastUpdateDateTime": "x"}], 10, id="bad"
+            ),
+            pytest.param([{"lastUpdateDateTime": None}], None, id="none"),
+        ],
+    )
+    def test_page_end(self, records, expected):
+        end = page_end(records)
+        base = GraphTime.parse("2026-03-01T00:00:00Z")
+        assert (None if end is None else (end.ticks - base.ticks) // 1_000_000) == expected
 
     @pytest.mark.parametrize(
         ("record", "record_id", "reason"),

@@ -8,6 +8,7 @@ from xops_provider.sync.engine import (
     PageSource,
     SkipCeilingReached,
     SyncReport,
+    page_end,
     parse_page,
     sync_incidents,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "PageSource",
     "SkipCeilingReached",
     "SyncReport",
+    "page_end",
     "parse_page",
     "sync_incidents",
 ]

@@ -15,6 +15,10 @@ starts from the last time seen. A tie group larger than the skip ceiling cannot 
 query: the run records that instant in :attr:`SyncReport.stalled_at`, steps one tick past it and
 goes on, instead of looping forever.
 
+Throughput. The next request depends only on the page's last timestamp, so it is sent (on one
+worker thread) while the current page is validated and committed; Graph's latency and the local
+work overlap instead of adding up. The source still sees one call at a time.
+
 Guarantees. Each page is committed with the watermark that covers it in one transaction, and the
 dedup key ``(tenant, incident id, lastUpdateDateTime ticks)`` makes rereads free, so a crash at any
 point followed by a rerun leaves the same store as an uninterrupted run. Malformed records are
@@ -24,11 +28,13 @@ integration are serialised by a lock the OS or the database server releases if t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -36,7 +42,7 @@ import pydantic_core
 from pydantic import ValidationError
 
 from xops_provider.models.incident import Incident
-from xops_provider.models.timestamps import GraphTime
+from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.store.repository import NewVersion, QuarantineEntry, Store, TransientStoreError
 
 log = logging.getLogger(__name__)
@@ -128,8 +134,6 @@ class SyncReport:
 class _Batch:
     versions: list[NewVersion]
     quarantined: list[QuarantineEntry]
-    # The page's last valid time decides between a keyset step and the nextLink.
-    last: GraphTime | None
     latest: GraphTime | None
 
 
@@ -140,7 +144,6 @@ def parse_page(records: Iterable[Any]) -> _Batch:
     """
     versions: list[NewVersion] = []
     refused: list[QuarantineEntry] = []
-    last: GraphTime | None = None
     latest: GraphTime | None = None
     for record in records:
         outcome = _parse_record(record)
@@ -148,10 +151,9 @@ def parse_page(records: Iterable[Any]) -> _Batch:
             refused.append(outcome)
             continue
         versions.append(outcome)
-        last = outcome.last_update
-        if latest is None or last > latest:
-            latest = last
-    return _Batch(versions=versions, quarantined=refused, last=last, latest=latest)
+        if latest is None or outcome.last_update > latest:
+            latest = outcome.last_update
+    return _Batch(versions=versions, quarantined=refused, latest=latest)
 
 
 def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
@@ -251,69 +253,60 @@ def sync_incidents(
         )
         run = _Run(source=source, report=report)
         lower = since
-        page = run.query(lower, restart=False)
         furthest: GraphTime | None = None
         failed_at: GraphTime | None = None
-        while True:
-            batch = parse_page(page.incidents)
-            if batch.latest is not None:
-                watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
-                furthest = batch.latest if furthest is None or batch.latest > furthest else furthest
-            fresh = [v for v in batch.versions if v.key not in seen]
-            if watermark is not None:
-                floor = watermark.ticks - overlap_seconds * 10_000_000
-                seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
-            outcome = _retry(
-                lambda batch=batch, fresh=fresh, watermark=watermark, seen=seen: store.commit_batch(
-                    integration=integration,
-                    tenant_id=tenant_id,
-                    versions=fresh,
-                    quarantined=batch.quarantined,
-                    watermark=watermark,
-                    seen=seen,
-                    overlap_seconds=overlap_seconds,
-                    lookback_start=lookback_start,
-                ),
-                retry_delays,
-                sleep,
-                report,
-            )
-            report.pages += 1
-            report.incidents_seen += len(batch.versions) + len(batch.quarantined)
-            report.versions_stored += outcome.stored
-            report.duplicates += len(batch.versions) - outcome.stored
-            report.quarantined += len(batch.quarantined)
-            report.newly_quarantined += outcome.quarantined
-            report.watermark = None if watermark is None else watermark.isoformat()
-            if not page.next_link:
-                break
-            try:
-                if batch.last is not None and batch.last > lower:
-                    lower = batch.last
-                    page = run.query(lower, restart=False)
-                else:
-                    page = run.follow(page.next_link)
-                continue
-            except SkipCeilingReached as err:
-                cause: Exception = err
-            except BrokenChain as err:
-                cause = err
-            # Restart from the furthest time seen. Without progress, a broken chain gets one more
-            # try; a refused $skip never will (the tie group is larger than the ceiling).
-            if furthest is not None and furthest > lower:
-                lower, failed_at = furthest, None
-            elif isinstance(cause, BrokenChain) and failed_at != lower:
-                failed_at = lower
-            else:
-                log.warning(
-                    "Integration %s: more incidents share lastUpdateDateTime %s than Graph lists with "
-                    "$skip; the rest of that group cannot be listed and is skipped",
-                    integration,
-                    lower.isoformat(),
+        # One request is always in flight while the previous page is validated and committed: the
+        # next request depends only on the page's last timestamp, read before validation. The source
+        # is still called sequentially, one call at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"xops-sync-{integration}") as fetcher:
+            pending: Future[Page] | None = fetcher.submit(run.query, lower, restart=False)
+            while pending is not None:
+                try:
+                    page = pending.result()
+                except (SkipCeilingReached, BrokenChain) as cause:
+                    lower, failed_at = _restart_bound(
+                        cause, lower=lower, furthest=furthest, failed_at=failed_at, report=report
+                    )
+                    pending = fetcher.submit(run.query, lower, restart=True)
+                    continue
+                pending = None
+                if page.next_link:
+                    end = page_end(page.incidents)
+                    if end is not None and end > lower:
+                        lower = end
+                        pending = fetcher.submit(run.query, lower, restart=False)
+                    else:
+                        pending = fetcher.submit(run.follow, page.next_link)
+                batch = parse_page(page.incidents)
+                if batch.latest is not None:
+                    watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
+                    furthest = batch.latest if furthest is None or batch.latest > furthest else furthest
+                fresh = [v for v in batch.versions if v.key not in seen]
+                if watermark is not None:
+                    floor = watermark.ticks - overlap_seconds * 10_000_000
+                    seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
+                outcome = _retry(
+                    lambda batch=batch, fresh=fresh, watermark=watermark, seen=seen: store.commit_batch(
+                        integration=integration,
+                        tenant_id=tenant_id,
+                        versions=fresh,
+                        quarantined=batch.quarantined,
+                        watermark=watermark,
+                        seen=seen,
+                        overlap_seconds=overlap_seconds,
+                        lookback_start=lookback_start,
+                    ),
+                    retry_delays,
+                    sleep,
+                    report,
                 )
-                report.stalled_at.append(lower.isoformat())
-                lower, failed_at = GraphTime(lower.ticks + 1), None
-            page = run.query(lower, restart=True)
+                report.pages += 1
+                report.incidents_seen += len(batch.versions) + len(batch.quarantined)
+                report.versions_stored += outcome.stored
+                report.duplicates += len(batch.versions) - outcome.stored
+                report.quarantined += len(batch.quarantined)
+                report.newly_quarantined += outcome.quarantined
+                report.watermark = None if watermark is None else watermark.isoformat()
         _retry(lambda: store.finish_run(integration), retry_delays, sleep, report)
     log.info(
         "Integration %s: %d pages, %d requests, %d incidents seen, %d new versions, %d duplicates, "
@@ -328,6 +321,46 @@ def sync_incidents(
         report.watermark,
     )
     return report
+
+
+def _restart_bound(
+    cause: Exception,
+    *,
+    lower: GraphTime,
+    furthest: GraphTime | None,
+    failed_at: GraphTime | None,
+    report: SyncReport,
+) -> tuple[GraphTime, GraphTime | None]:
+    """Where to restart after a refused ``$skip`` or a broken chain, and the bound that failed.
+
+    From the furthest time stored, when that is progress. Without progress, a broken chain gets one
+    more try; a refused ``$skip`` never will (the tie group is larger than the ceiling), so that
+    instant is recorded and the query steps one tick past it.
+    """
+    if furthest is not None and furthest > lower:
+        return furthest, None
+    if isinstance(cause, BrokenChain) and failed_at != lower:
+        return lower, lower
+    log.warning(
+        "Integration %s: more incidents share lastUpdateDateTime %s than Graph lists with $skip; "
+        "the rest of that group cannot be listed and is skipped",
+        report.integration,
+        lower.isoformat(),
+    )
+    report.stalled_at.append(lower.isoformat())
+    return GraphTime(lower.ticks + 1), None
+
+
+def page_end(records: Sequence[Any]) -> GraphTime | None:
+    """The last readable ``lastUpdateDateTime`` of a page, which decides the next request.
+
+    :param records: the page's records as received.
+    """
+    for record in reversed(records):
+        if isinstance(record, dict):
+            with contextlib.suppress(InvalidTimestamp, TypeError):
+                return GraphTime.parse(record.get("lastUpdateDateTime"))
+    return None
 
 
 @dataclass
