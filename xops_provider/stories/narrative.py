@@ -68,7 +68,9 @@ def narrative(
     recipients = recipients or sorted(
         e["value"] for e in entities if e["type"] == "mailbox" and "recipient" in e["roles"]
     )
-    senders = sorted({e["value"] for e in entities if e["type"] == "sender"})
+    # Recipients see the P2 (From header) sender; the P1 envelope sender is only a fallback.
+    senders = sorted({e["value"] for e in entities if e["type"] == "sender" and "p2_sender" in e["roles"]})
+    senders = senders or sorted({e["value"] for e in entities if e["type"] == "sender"})
     subjects = sorted({s for e in emails if (s := e["attributes"].get("subject"))})
     sentences = []
     if emails or recipients:
