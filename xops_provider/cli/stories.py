@@ -133,33 +133,37 @@ def _show(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     store = open_store(args.store_conn_id)
+    order = "first_signal" if args.ids else "criticality"
     try:
-        stories = list(store.iter_stories(integration=args.integration))
+        stories = list(_all_summaries(store, integration=args.integration, open_only=args.open, order=order))
     finally:
         store.close()
-    if args.open:
-        stories = [s for s in stories if s.get("status") != "Closed" and not s.get("merged_into")]
     if args.ids:
-        for story in sorted(stories, key=lambda s: (s["first_signal"], s["story_id"])):
-            print(story["story_id"])
+        print("\n".join(s["story_id"] for s in stories))
         return 0
-    stories.sort(key=lambda s: (-s["criticality"], s["first_signal"], s["story_id"]))
     rows = [
         (
             s["story_id"],
             s["criticality"],
             s["status"],
             s["indication"],
-            len(s.get("summary", {}).get("affected_users") or s["correlation"].get("affected_users") or []),
-            s["merged_into"] or "",
+            s["alert_count"],
+            s["merged_into"],
             s["title"],
         )
         for s in stories
     ]
-    headers = ("STORY", "CRIT", "STATUS", "INDICATION", "USERS", "MERGED INTO", "TITLE")
+    headers = ("STORY", "CRIT", "STATUS", "INDICATION", "ALERTS", "MERGED INTO", "TITLE")
     print(format_table(headers, rows))
     print(f"\n{len(stories)} stories")
     return 0
+
+
+def _all_summaries(store: Store, *, page_size: int = 500, **filters: Any) -> Iterable[dict[str, Any]]:
+    offset = 0
+    while page := store.list_stories(limit=page_size, offset=offset, **filters):
+        yield from page
+        offset += len(page)
 
 
 def render_story(story: Mapping[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,8 +41,12 @@ class GenericIncidentOperator(BaseOperator):
         self.xops_store_conn_id = xops_store_conn_id
         self.batch_size = batch_size
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    def execute(self, context: Context) -> dict[str, int]:
         store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store()
-        report = produce(store, integration=self.integration, batch_size=self.batch_size)
-        self.log.info("Story producer: %s", report)
-        return dataclasses.asdict(report)
+        try:
+            report = produce(store, integration=self.integration, batch_size=self.batch_size)
+        finally:
+            store.close()
+        counts = report.counts()
+        self.log.info("Story producer: %s", counts)
+        return counts

@@ -70,39 +70,15 @@ def create_app(
                 opened.append(store_factory())
             return opened[0]
 
-    def summaries(integration: str | None, open_only: bool, limit: int) -> list[dict[str, Any]]:
-        rows = [
-            {
-                key: doc.get(key)
-                for key in (
-                    "story_id",
-                    "title",
-                    "criticality",
-                    "severity",
-                    "status",
-                    "vendor_status",
-                    "indication",
-                    "first_signal",
-                    "last_signal",
-                    "updated_at",
-                    "merged_into",
-                    "source_url",
-                )
-            }
-            for doc in store().iter_stories(integration=integration)
-            if not open_only or (doc.get("status") != "Closed" and not doc.get("merged_into"))
-        ]
-        rows.sort(key=lambda r: (-r["criticality"], r["first_signal"], r["story_id"]))
-        return rows[:limit]
-
     @app.get("/api/stories")
     def list_stories(
         integration: str | None = None,
         open_only: bool = Query(False, alias="open"),
         limit: int = Query(100, ge=1, le=1000),
+        offset: int = Query(0, ge=0),
     ) -> dict[str, Any]:
-        rows = summaries(integration, open_only, limit)
-        return {"stories": rows, "count": len(rows)}
+        rows = store().list_stories(integration=integration, open_only=open_only, limit=limit, offset=offset)
+        return {"stories": rows, "count": len(rows), "offset": offset}
 
     @app.get("/api/stories/{story_id}")
     def get_story(story_id: str) -> dict[str, Any]:
@@ -113,11 +89,9 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, integration: str | None = None) -> HTMLResponse:
-        rows = summaries(integration, False, 500)
-        counts: dict[int, int] = {}
-        for row in rows:
-            counts[row["criticality"]] = counts.get(row["criticality"], 0) + 1
-        page = _TEMPLATES.get_template("index.html").render(stories=rows, counts=sorted(counts.items()))
+        rows = store().list_stories(integration=integration, limit=500)
+        counts = store().criticality_counts(integration=integration)
+        page = _TEMPLATES.get_template("index.html").render(stories=rows, counts=counts.items())
         return HTMLResponse(
             page, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"}
         )
