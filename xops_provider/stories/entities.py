@@ -69,6 +69,16 @@ def normalize_address(value: Any) -> str | None:
     return text.lower() if text else None
 
 
+def normalize_message_id(value: Any) -> str | None:
+    """A ``networkMessageId`` (a GUID) as an entity value: stripped and lower-cased, as the hunting
+    tables write it.
+
+    :param value: the id as received.
+    """
+    text = _text(value)
+    return text.lower() if text else None
+
+
 def normalize_domain(value: Any) -> str | None:
     """A DNS name as an entity value: stripped, lower-cased, without the root dot.
 
@@ -280,7 +290,7 @@ def _analyzed_message(
         if address:
             senders.append(address)
     sender_ip = normalize_ip(ev.get("senderIp"))
-    message_id = normalize_address(ev.get("networkMessageId"))
+    message_id = normalize_message_id(ev.get("networkMessageId"))
     attributes = {
         "subject": ev.get("subject") if isinstance(ev.get("subject"), str) else None,
         "internet_message_id": _text(ev.get("internetMessageId")),
@@ -346,7 +356,7 @@ def _mail_cluster(
             "cluster_by_value": cluster_value,
             "email_count": ev.get("emailCount") if isinstance(ev.get("emailCount"), int) else None,
             "network_message_ids": sorted(
-                {v for item in _string_list(ev.get("networkMessageIds")) if (v := normalize_address(item))}
+                {v for item in _string_list(ev.get("networkMessageIds")) if (v := normalize_message_id(item))}
             ),
             "query": _text(ev.get("query")),
         },

@@ -16,7 +16,7 @@ from typing import Any
 
 from xops_provider.models.incident import blank_to_none, evidence_kind
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
-from xops_provider.stories.entities import alert_evidence, normalize_address
+from xops_provider.stories.entities import alert_evidence, normalize_address, normalize_message_id
 from xops_provider.stories.status import is_reactivation
 from xops_provider.stories.versions import ParsedVersion, StoryAlert
 
@@ -88,7 +88,7 @@ def _message_entries(
     item: StoryAlert, evidence: Mapping[str, Any], *, zap_alert: bool, status: str | None
 ) -> dict[tuple[Any, ...], dict[str, Any]]:
     recipient = normalize_address(evidence.get("recipientEmailAddress")) or "an unknown recipient"
-    message = normalize_address(evidence.get("networkMessageId")) or blank_to_none(
+    message = normalize_message_id(evidence.get("networkMessageId")) or blank_to_none(
         evidence.get("internetMessageId")
     )
     subject = evidence.get("subject") if isinstance(evidence.get("subject"), str) else ""
