@@ -10,6 +10,7 @@ from typing import Any
 
 from cryptography import x509
 from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from xops_provider.simulator.constants import CLIENT_ID, DEFAULT_ROLES, TENANT_ID
@@ -123,6 +124,7 @@ async def health(request: Request) -> dict[str, Any]:
         "seed": sim.scenario.seed,
         "reference_time": sim.scenario.reference_time,
         "incidents": len(sim.store),
+        "alerts": len(sim.store.alerts),
         "faults": str(sim.faults.spec),
     }
 
@@ -238,11 +240,18 @@ async def reset_counters(request: Request) -> dict[str, Any]:
     return await get_counters(request)
 
 
-@router.get("/incidents", summary="Every incident with its alerts, in (lastUpdateDateTime, id) order")
-async def all_incidents(request: Request) -> dict[str, Any]:
+@router.get(
+    "/incidents",
+    summary="Every incident with its alerts, in (lastUpdateDateTime, id) order",
+    response_description='`{"count": N, "value": [incident, ...]}`',
+)
+async def all_incidents(request: Request) -> Response:
     sim = _sim(request)
-    value = [_full(sim, incident) for incident in sim.store.scan()]
-    return {"count": len(value), "value": value}
+    # Encoded from the stored JSON: a 20,000-incident tenant through jsonable_encoder costs seconds
+    # and hundreds of megabytes.
+    items = [sim.store.incident_json(incident, expand=True) for incident in sim.store.scan()]
+    body = b'{"count":' + str(len(items)).encode() + b',"value":[' + b",".join(items) + b"]}"
+    return Response(content=body, media_type="application/json")
 
 
 @router.get("/incidents/{incident_id}", summary="One incident with its alerts")

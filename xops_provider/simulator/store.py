@@ -171,6 +171,7 @@ class IncidentStore:
         upper: tuple[int, bool] | None = None,
         descending: bool = False,
         predicate: Callable[[StoredIncident], bool] | None = None,
+        skip: int = 0,
     ) -> Iterator[StoredIncident]:
         """Incidents in order, narrowed by ``lastUpdateDateTime`` bounds through the index.
 
@@ -178,15 +179,23 @@ class IncidentStore:
         :param upper: ``(ticks, inclusive)`` upper bound.
         :param descending: newest first.
         :param predicate: the rest of the filter.
+        :param skip: how many matches to pass over first.
         """
         order = self._order
         lo = 0 if lower is None else bisect.bisect_left(order, (lower[0] + (0 if lower[1] else 1),))
         hi = len(order) if upper is None else bisect.bisect_left(order, (upper[0] + (1 if upper[1] else 0),))
+        # Without a residual predicate the index alone answers: skip by arithmetic, not iteration.
+        if predicate is None and skip:
+            lo, hi = (lo, max(lo, hi - skip)) if descending else (min(hi, lo + skip), hi)
         indexes: Iterable[int] = range(hi - 1, lo - 1, -1) if descending else range(lo, hi)
         incidents = self.incidents
+        skipped = 0 if predicate is None else skip
         for index in indexes:
             incident = incidents[order[index][2]]
             if predicate is None or predicate(incident):
+                if skipped:
+                    skipped -= 1
+                    continue
                 yield incident
 
     # -- writing ---------------------------------------------------------------------------------

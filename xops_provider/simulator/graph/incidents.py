@@ -116,8 +116,9 @@ async def list_incidents(request: Request) -> Response:
         upper=query.filter.upper,
         descending=query.descending,
         predicate=query.filter.predicate,
+        skip=query.skip,
     )
-    page = list(islice(matches, query.skip, query.skip + query.top + 1))
+    page = list(islice(matches, query.top + 1))
     more = len(page) > query.top
     page = page[: query.top]
     limit = sim.faults.spec.expand500
