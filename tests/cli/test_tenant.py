@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -40,35 +39,29 @@ class TestGetConnection:
         with pytest.raises(ConnectionNotFound, match="AIRFLOW_CONN_NOT_THERE"):
             get_connection("not_there")
 
-    def test_metadata_db(self, airflow_cli):
+    def test_metadata_db(self, airflow_cli, capsys):
         """A connection that lives only in the metadata DB, as ``airflow connections add`` stores it."""
         conn = {**CONN, "extra": {**CONN["extra"], "cloud": "usgov-dod"}}
-        added = airflow_cli.run("connections", "add", "ms_tenant_in_db", "--conn-json", json.dumps(conn))
+        from airflow.configuration import conf
+
+        # Encrypt with the key this process decrypts with (its config may predate airflow.cfg).
+        fernet = {"AIRFLOW__CORE__FERNET_KEY": conf.get("core", "fernet_key", fallback="")}
+        added = airflow_cli.run(
+            "connections", "add", "ms_tenant_in_db", "--conn-json", json.dumps(conn), extra_env=fernet
+        )
         assert added.returncode == 0, added.stderr[-2000:]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "xops_provider.cli",
-                "tenant",
-                "consent-url",
-                "--conn-id",
-                "ms_tenant_in_db",
-                "--redirect-uri",
-                "https://airflow.example/cb",
-            ],
-            env={k: v for k, v in airflow_cli.env.items() if not k.startswith("AIRFLOW_CONN_")},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
+        # This process shares the session's AIRFLOW_HOME, so its metadata DB is the one just written;
+        # no AIRFLOW_CONN_* variable defines the connection.
+        assert "AIRFLOW_CONN_MS_TENANT_IN_DB" not in os.environ
+        assert get_connection("ms_tenant_in_db").extra_dejson["cloud"] == "usgov-dod"
+        code = main(
+            ["tenant", "consent-url", "--conn-id", "ms_tenant_in_db", "--redirect-uri", "https://a/cb"]
         )
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert result.stdout.startswith(
-            "https://login.microsoftonline.us/contoso.onmicrosoft.com/v2.0/adminconsent?"
-        )
-        assert "dod-graph.microsoft.us" in result.stdout
-        assert SECRET not in result.stdout + result.stderr
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert out.startswith("https://login.microsoftonline.us/contoso.onmicrosoft.com/v2.0/adminconsent?")
+        assert "dod-graph.microsoft.us" in out
+        assert SECRET not in out + err
 
 
 class TestConsentUrlCommand:

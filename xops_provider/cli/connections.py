@@ -37,7 +37,10 @@ def get_connection(conn_id: str) -> Connection:
             raise
         except Exception:
             log.debug(
-                "Secrets backend %s failed for %s; trying the next one", type(backend).__name__, conn_id
+                "Secrets backend %s failed for %s; trying the next one",
+                type(backend).__name__,
+                conn_id,
+                exc_info=True,
             )
             continue
         if connection is not None:
