@@ -9,7 +9,8 @@ bash scripts/setup.sh
 export PATH="$ROOT/.venv/bin:$PATH"
 
 DEMO="${XOPS_DEMO_DIR:-$ROOT/.demo}"
-mkdir -p "$DEMO"
+# The simulator builds a new world on every start, so the demo starts from an empty store too.
+rm -rf "$DEMO" && mkdir -p "$DEMO"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$DEMO/airflow}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
