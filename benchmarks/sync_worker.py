@@ -20,6 +20,7 @@ import resource
 import sys
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 QUERY = {
     "$filter": "lastUpdateDateTime ge 1970-01-01T00:00:00.0000000Z",
@@ -45,6 +46,7 @@ def run_ingest(store_url: str) -> dict[str, Any]:
 
     store = Store.open(store_url)
     hook = DefenderIncidentsHook()
+    hook.get_token_provider().get_token()  # the bare loop, too, has its token before the clock starts
     started = time.perf_counter()
     report = hook.sync(
         store=store,
@@ -129,12 +131,15 @@ def run_kiota() -> dict[str, Any]:
                 "tenant_id": extra["tenant_id"],
                 "authority": extra["authority_host"].split("://", 1)[-1].rstrip("/"),
                 "api_version": "v1.0",
-                "verify": True,
+                "verify": ca if isinstance(ca, str) else True,
                 "disable_instance_discovery": True,
+                "scopes": f"{extra['graph_endpoint'].rstrip('/')}/.default",
+                # Kiota attaches the token only to allowed hosts, compared without the port.
+                "allowed_hosts": urlsplit(extra["graph_endpoint"]).hostname,
             },
         }
     )
-    hook = KiotaRequestAdapterHook(conn_id="bench_msgraph", api_version="v1.0")
+    hook = KiotaRequestAdapterHook(conn_id="bench_msgraph", host=extra["graph_endpoint"], api_version="v1.0")
 
     async def page_all() -> tuple[int, int]:
         incidents = requests_made = 0
