@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from tests.clients.simulator_support import _simulator_process, sim  # noqa: F401 - fixtures
+from tests.clients.simulator_support import secret_of, sim, tokens_issued  # noqa: F401 - fixtures
 from xops_provider.cli import main
 from xops_provider.cli.connections import ConnectionNotFound, get_connection
 
@@ -143,14 +143,14 @@ class TestIncidentsList:
     HOSTILE = "Pay\u202eexe.pdf invoice\x1b[2J\x07 from \u200bceo"
 
     def test_table(self, sim, capsys):
-        sim.admin.reset("generated", incidents=60)
+        sim.admin.load_scenario("generated", incidents=60)
         code = main(["incidents", "list", "--top", "55"])
         out, err = capsys.readouterr()
         assert code == 0, err
         lines = out.splitlines()
         assert lines[0].split() == ["ID", "LAST", "UPDATE", "STATUS", "SEVERITY", "TITLE"]
         assert len(lines) == 2 + 55  # header, rule, rows (two pages)
-        assert sim.secret not in out + err
+        assert secret_of(sim) not in out + err
 
     def test_hostile_title_is_escaped(self, sim, capsys):
         created = sim.admin.create_incident(displayName=self.HOSTILE)
@@ -164,8 +164,8 @@ class TestIncidentsList:
         assert "\\u001b[2J" in out
 
     def test_since_filters(self, sim, capsys):
-        sim.admin.reset("generated", incidents=30)
-        incidents = sim.admin.call("GET", "/incidents")["value"]
+        sim.admin.load_scenario("generated", incidents=30)
+        incidents = sim.admin.incidents()
         newest = max(incidents, key=lambda i: i["lastUpdateDateTime"])
         code = main(["incidents", "list", "--since", newest["lastUpdateDateTime"]])
         out, err = capsys.readouterr()
@@ -178,7 +178,7 @@ class TestIncidentsList:
         assert "--since" in capsys.readouterr().err
 
     def test_graph_error_is_reported(self, sim, capsys):
-        sim.admin.roles(sim.client_id, [])
+        sim.admin.set_roles(sim.client_id, [], revoke_tokens=True)
         code = main(["incidents", "list"])
         _, err = capsys.readouterr()
         assert code == 1

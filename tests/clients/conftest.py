@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clients.simulator_support import _simulator_process, sim  # noqa: F401 - fixtures
+from tests.clients.simulator_support import sim  # noqa: F401 - fixture
 from xops_provider.simulator.tls import TlsFiles, ensure_tls
 
 Responder = Callable[[BaseHTTPRequestHandler], tuple[int, dict[str, str], bytes]]

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from tests.clients.simulator_support import secret_of, tokens_issued
 from xops_provider.clients.errors import (
     GraphBadRequestError,
     GraphError,
@@ -24,7 +25,7 @@ def _config(sim, **overrides) -> TenantConfig:
     values = {
         "tenant_id": extra["tenant_id"],
         "client_id": sim.client_id,
-        "client_secret": sim.secret,
+        "client_secret": secret_of(sim),
         "authority_host": extra["authority_host"],
         "graph_endpoint": extra["graph_endpoint"],
         "verify": extra["verify"],
@@ -43,7 +44,7 @@ def client(sim, tokens):
     graph = GraphClient(
         base_url=sim.base_url,
         token_provider=tokens,
-        verify=sim.ca_path,
+        verify=str(sim.ca_path),
         timeout=(5.0, 10.0),
         max_retries=4,
         backoff=0.01,
@@ -55,19 +56,19 @@ def client(sim, tokens):
 
 class TestPaging:
     def test_follows_next_links_to_the_end(self, sim, client):
-        sim.admin.reset("generated", incidents=120)
+        sim.admin.load_scenario("generated", incidents=120)
         ids = [incident.id for incident in client.list_incidents(top=50)]
         assert len(ids) == len(set(ids)) == 120
         assert client.counters.requests == 3  # 50 + 50 + 20
 
     def test_expanded_alerts_parse(self, sim, client):
-        sim.admin.reset("company-xyz")
+        sim.admin.load_scenario("company-xyz")
         incidents = list(client.list_incidents(top=10, expand_alerts=True))
         assert incidents
         assert any(incident.has_mdo_alert for incident in incidents)
 
     def test_limit_stops_early(self, sim, client):
-        sim.admin.reset("generated", incidents=120)
+        sim.admin.load_scenario("generated", incidents=120)
         assert len(list(client.list_incidents(top=50, limit=7))) == 7
         assert client.counters.requests == 1
 
@@ -86,12 +87,12 @@ class TestPaging:
 
 class TestTokens:
     def test_one_token_for_many_calls(self, sim, client, tokens):
-        sim.admin.reset("generated", incidents=120)
+        sim.admin.load_scenario("generated", incidents=120)
         sim.admin.reset_counters()
         for _ in range(3):
             list(client.list_incidents(top=50))
         assert client.counters.requests == 9
-        assert sim.admin.token_requests() == 1
+        assert tokens_issued(sim) == 1
         assert tokens.tokens_acquired == 1
 
     def test_revoked_token_is_replaced_once(self, sim, client, tokens):
@@ -100,12 +101,12 @@ class TestTokens:
         sim.admin.reset_counters()
         assert client.get(INCIDENTS_PATH, {"$top": 1}) is not None
         assert client.counters.token_refreshes == 1
-        assert sim.admin.token_requests() == 1
+        assert tokens_issued(sim) == 1
         assert tokens.tokens_acquired == 2
 
     def test_short_lived_tokens_are_renewed_by_msal(self, sim, client, tokens):
         # MSAL renews a token with less than five minutes left; a 60 s token is never reused.
-        sim.admin.call("PUT", "/tokens/lifetime", {"seconds": 60})
+        sim.admin.set_token_lifetime(60)
         client.get(INCIDENTS_PATH, {"$top": 1})
         client.get(INCIDENTS_PATH, {"$top": 1})
         assert tokens.tokens_acquired == 2
@@ -118,12 +119,12 @@ class TestRetries:
         graph = GraphClient(
             base_url=sim.base_url,
             token_provider=MsalTokenProvider(config=_config(sim)),
-            verify=sim.ca_path,
+            verify=str(sim.ca_path),
             max_retries=5,
             backoff=0.01,
             sleep=waits.append,
         )
-        sim.admin.faults("429=3x,retry_after=0.128")
+        sim.admin.set_faults("429=3x,retry_after=0.128")
         assert "value" in graph.get(INCIDENTS_PATH, {"$top": 1})
         assert waits == [0.128, 0.128, 0.128]
         assert graph.counters.throttled_waits == 3
@@ -135,17 +136,17 @@ class TestRetries:
         graph = GraphClient(
             base_url=sim.base_url,
             token_provider=MsalTokenProvider(config=_config(sim)),
-            verify=sim.ca_path,
+            verify=str(sim.ca_path),
             max_retries=2,
             max_retry_after=0.05,
             sleep=waits.append,
         )
-        sim.admin.faults("429=1x,retry_after=3600")
+        sim.admin.set_faults("429=1x,retry_after=3600")
         graph.get(INCIDENTS_PATH, {"$top": 1})
         assert waits == [0.05]
 
     def test_throttled_after_retries_exhausted(self, sim, client):
-        sim.admin.faults("429=1.0,retry_after=0.01")
+        sim.admin.set_faults("429=1.0,retry_after=0.01")
         with pytest.raises(GraphThrottledError) as info:
             client.get(INCIDENTS_PATH, {"$top": 1})
         assert info.value.status == 429
@@ -155,14 +156,14 @@ class TestRetries:
         assert client.counters.retries == 4
 
     def test_503_is_retried(self, sim, client):
-        sim.admin.faults("503=2x,retry_after=0.01")
+        sim.admin.set_faults("503=2x,retry_after=0.01")
         assert "value" in client.get(INCIDENTS_PATH, {"$top": 1})
         assert client.counters.retries == 2
         assert client.counters.throttled_waits == 2
 
     def test_persistent_500_on_expand(self, sim, client):
-        sim.admin.reset("company-xyz")
-        sim.admin.faults("expand500=0")
+        sim.admin.load_scenario("company-xyz")
+        sim.admin.set_faults("expand500=0")
         with pytest.raises(GraphServerError) as info:
             client.get(INCIDENTS_PATH, {"$top": 50, "$expand": "alerts"})
         assert info.value.status == 500
@@ -171,14 +172,14 @@ class TestRetries:
         assert client.get(INCIDENTS_PATH, {"$top": 50})["value"]
 
     def test_truncated_body_is_retried(self, sim, client):
-        sim.admin.reset("generated", incidents=5)
-        sim.admin.faults("truncate=2x")
+        sim.admin.load_scenario("generated", incidents=5)
+        sim.admin.set_faults("truncate=2x")
         assert len(client.get(INCIDENTS_PATH, {"$top": 5})["value"]) == 5
         assert client.counters.retries == 2
 
     def test_truncated_body_every_time(self, sim, client):
-        sim.admin.reset("generated", incidents=5)
-        sim.admin.faults("truncate=1.0")
+        sim.admin.load_scenario("generated", incidents=5)
+        sim.admin.set_faults("truncate=1.0")
         with pytest.raises(GraphInvalidResponseError, match="not valid JSON"):
             client.get(INCIDENTS_PATH, {"$top": 5})
 
@@ -186,13 +187,13 @@ class TestRetries:
         graph = GraphClient(
             base_url=sim.base_url,
             token_provider=MsalTokenProvider(config=_config(sim)),
-            verify=sim.ca_path,
+            verify=str(sim.ca_path),
             timeout=(5.0, 0.3),
             max_retries=1,
             backoff=0.01,
         )
         graph._token_provider.get_token()  # the identity endpoints are never slowed
-        sim.admin.faults("slow=1.5s")
+        sim.admin.set_faults("slow=1.5s")
         with pytest.raises(GraphTimeoutError, match="read timeout"):
             graph.get(INCIDENTS_PATH, {"$top": 1})
         assert graph.counters.requests == 2
@@ -202,16 +203,16 @@ class TestSecretsStaySecret:
     def test_no_secret_or_token_in_logs_or_errors(self, sim, tokens, caplog):
         caplog.set_level(logging.DEBUG)
         graph = GraphClient(
-            base_url=sim.base_url, token_provider=tokens, verify=sim.ca_path, max_retries=1, backoff=0.01
+            base_url=sim.base_url, token_provider=tokens, verify=str(sim.ca_path), max_retries=1, backoff=0.01
         )
         errors: list[GraphError] = []
         graph.get(INCIDENTS_PATH, {"$top": 1})
         token = tokens.get_token()
-        sim.admin.faults("429=1.0,retry_after=0.01")
+        sim.admin.set_faults("429=1.0,retry_after=0.01")
         with pytest.raises(GraphError) as throttled:
             graph.get(INCIDENTS_PATH, {"$top": 1})
         errors.append(throttled.value)
-        sim.admin.faults("")
+        sim.admin.set_faults("")
         sim.admin.revoke_tokens()
         graph.get(INCIDENTS_PATH, {"$top": 1})  # 401, refresh, retry
         with pytest.raises(GraphError) as bad:
@@ -226,6 +227,6 @@ class TestSecretsStaySecret:
         assert new_token != token
         texts = [caplog.text, *(str(e) for e in errors), *(repr(e) for e in errors)]
         for text in texts:
-            for secret in (sim.secret, token, new_token, "not-the-secret-123"):
+            for secret in (secret_of(sim), token, new_token, "not-the-secret-123"):
                 assert secret not in text
         assert "Graph GET /v1.0/security/incidents -> 429" in caplog.text

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.clients.simulator_support import _simulator_process, sim  # noqa: F401 - fixtures
+from tests.clients.simulator_support import secret_of, sim, tokens_issued  # noqa: F401 - fixtures
 from xops_provider.clients.graph import INCIDENTS_PATH, GraphClient
 from xops_provider.hooks.ms_tenant import MsTenantHook
 from xops_provider.simulator.tls import ensure_tls
@@ -162,7 +162,7 @@ class TestTestConnection:
         ok, message = _use(monkeypatch, sim.connection).test_connection()
         assert ok, message
         assert message.startswith("Connected")
-        assert sim.secret not in message
+        assert secret_of(sim) not in message
 
     def test_unknown_tenant(self, sim, monkeypatch):
         hook = _use(monkeypatch, _with_extra(sim.connection, tenant_id=str(uuid.uuid4())))
@@ -185,7 +185,7 @@ class TestTestConnection:
         assert "AADSTS700016" in message
 
     def test_missing_permission(self, sim, monkeypatch):
-        sim.admin.roles(sim.client_id, [])
+        sim.admin.set_roles(sim.client_id, [], revoke_tokens=True)
         ok, message = _use(monkeypatch, sim.connection).test_connection()
         assert not ok
         assert "403" in message
@@ -232,15 +232,15 @@ class TestGraphClientFromHook:
         assert client.base_url == sim.base_url
 
     def test_one_token_for_many_hooks_and_calls(self, sim, monkeypatch):
-        sim.admin.reset("generated", incidents=60)
+        sim.admin.load_scenario("generated", incidents=60)
         sim.admin.reset_counters()
         for _ in range(3):
             hook = _use(monkeypatch, sim.connection)
             client = hook.get_graph_client()
             client.get(INCIDENTS_PATH, {"$top": 1})
             list(client.iter_pages(INCIDENTS_PATH, {"$top": 50}))
-        assert sim.admin.graph_requests() == 9
-        assert sim.admin.token_requests() == 1
+        assert sim.admin.count(route="/v1.0/security/incidents") == 9
+        assert tokens_issued(sim) == 1
 
 
 class TestCertificateCredential:
@@ -314,7 +314,7 @@ class TestWorkloadIdentity:
         assert ok, message
         sim.admin.reset_counters()
         hook.get_graph_client().get(INCIDENTS_PATH, {"$top": 1})
-        assert sim.admin.token_requests() == 0  # azure-identity caches the token too
+        assert tokens_issued(sim) == 0  # azure-identity caches the token too
 
     def test_revoked_token_is_replaced(self, sim, monkeypatch, tmp_path, app_certificate):
         _, _, key, cert = app_certificate
