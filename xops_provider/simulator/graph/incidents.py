@@ -39,6 +39,8 @@ _DETERMINATION = (
     "confirmedActivity",
     "lineOfBusinessApplication",
 )
+# Members added to incidentStatus after unknownFutureValue.
+_EVOLVABLE_STATUS = frozenset({"awaitingAction"})
 _PATCHABLE = ("status", "assignedTo", "classification", "determination", "customTags", "resolvingComment")
 
 
@@ -143,19 +145,40 @@ async def list_incidents(request: Request) -> Response:
             options, quote_via=quote, safe="$',():"
         )
         parts.append(b'"@odata.nextLink":' + dumps(link).encode())
-    items = [_render(sim, incident, expand=query.expand, select=query.select) for incident in page]
+    unknown_enums = _unknown_enums(request)
+    items = [
+        _render(sim, incident, expand=query.expand, select=query.select, unknown_enums=unknown_enums)
+        for incident in page
+    ]
     parts.append(b'"value":[' + b",".join(items) + b"]")
     return _json(b"{" + b",".join(parts) + b"}")
 
 
 def _render(
-    sim: SimulatorState, incident: StoredIncident, *, expand: bool, select: tuple[str, ...] | None
+    sim: SimulatorState,
+    incident: StoredIncident,
+    *,
+    expand: bool,
+    select: tuple[str, ...] | None,
+    unknown_enums: bool,
+    extra: bytes = b"",
 ) -> bytes:
-    if select is None:
-        return sim.store.incident_json(incident, expand=expand)
+    # Graph hides enum members added after v1.0 behind ``Prefer: include-unknown-enum-members``.
+    hidden = not unknown_enums and incident.body.get("status") in _EVOLVABLE_STATUS
+    if select is None and not hidden:
+        return sim.store.incident_json(incident, expand=expand, extra=extra)
     data = sim.store.incident_dict(incident, expand=expand)
-    keep = {"id", *select} | ({"alerts"} if expand else set())
-    return dumps({k: v for k, v in data.items() if k in keep}).encode()
+    if hidden:
+        data["status"] = "unknownFutureValue"
+    if select is not None:
+        keep = {"id", *select} | ({"alerts"} if expand else set())
+        data = {k: v for k, v in data.items() if k in keep}
+    text = dumps(data).encode()
+    return b"{" + extra + b"," + text[1:] if extra else text
+
+
+def _unknown_enums(request: Request) -> bool:
+    return "include-unknown-enum-members" in request.headers.get("prefer", "").lower()
 
 
 def _incident(sim: SimulatorState, incident_id: str) -> StoredIncident:
@@ -175,7 +198,11 @@ async def get_incident(incident_id: str, request: Request) -> Response:
         raise _odata_error(err) from None
     incident = _incident(sim, incident_id)
     context = _context(request, "security/incidents" + ("(alerts())" if expand else "") + "/$entity")
-    return _json(sim.store.incident_json(incident, expand=expand, extra=context))
+    return _json(
+        _render(
+            sim, incident, expand=expand, select=None, unknown_enums=_unknown_enums(request), extra=context
+        )
+    )
 
 
 @router.get("/incidents/{incident_id}/alerts", summary="List an incident's alerts")
@@ -250,7 +277,11 @@ async def update_incident(incident_id: str, request: Request) -> Response:
     changes["lastModifiedBy"] = f"API-App:{issued.client_id}"
     incident = sim.store.update(incident_id, changes)
     context = _context(request, "security/incidents/$entity")
-    return _json(sim.store.incident_json(incident, expand=False, extra=context))
+    return _json(
+        _render(
+            sim, incident, expand=False, select=None, unknown_enums=_unknown_enums(request), extra=context
+        )
+    )
 
 
 @router.post("/incidents/{incident_id}/comments", summary="Comment on an incident")
