@@ -33,7 +33,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
@@ -135,17 +135,28 @@ class _Batch:
     versions: list[NewVersion]
     quarantined: list[QuarantineEntry]
     latest: GraphTime | None
+    rereads: int = 0
 
 
-def parse_page(records: Iterable[Any]) -> _Batch:
+def parse_page(records: Iterable[Any], *, known: Collection[str] = frozenset()) -> _Batch:
     """Validate a page's records once each; the bad ones become quarantine entries.
 
     :param records: the page's records as received.
+    :param known: dedup keys (``<id>@<ticks>``) already stored: such records are rereads of valid
+        versions and are counted without being validated again (a steady-state run rereads its whole
+        overlap window).
     """
     versions: list[NewVersion] = []
     refused: list[QuarantineEntry] = []
     latest: GraphTime | None = None
+    rereads = 0
     for record in records:
+        key = _dedup_key(record) if known else None
+        if key is not None and key[0] in known:
+            rereads += 1
+            if latest is None or key[1] > latest:
+                latest = key[1]
+            continue
         outcome = _parse_record(record)
         if isinstance(outcome, QuarantineEntry):
             refused.append(outcome)
@@ -153,7 +164,21 @@ def parse_page(records: Iterable[Any]) -> _Batch:
         versions.append(outcome)
         if latest is None or outcome.last_update > latest:
             latest = outcome.last_update
-    return _Batch(versions=versions, quarantined=refused, latest=latest)
+    return _Batch(versions=versions, quarantined=refused, latest=latest, rereads=rereads)
+
+
+def _dedup_key(record: Any) -> tuple[str, GraphTime] | None:
+    """The dedup key of a raw record, read the way :class:`Incident` reads id and time, or ``None``."""
+    if not isinstance(record, dict):
+        return None
+    raw_id = record.get("id")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        return None
+    try:
+        last_update = GraphTime.parse(record.get("lastUpdateDateTime"))
+    except InvalidTimestamp:
+        return None
+    return f"{str(raw_id).strip()}@{last_update.ticks}", last_update
 
 
 def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
@@ -277,19 +302,18 @@ def sync_incidents(
                         pending = fetcher.submit(run.query, lower, restart=False)
                     else:
                         pending = fetcher.submit(run.follow, page.next_link)
-                batch = parse_page(page.incidents)
+                batch = parse_page(page.incidents, known=seen)
                 if batch.latest is not None:
                     watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
                     furthest = batch.latest if furthest is None or batch.latest > furthest else furthest
-                fresh = [v for v in batch.versions if v.key not in seen]
                 if watermark is not None:
                     floor = watermark.ticks - overlap_seconds * 10_000_000
                     seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
                 outcome = _retry(
-                    lambda batch=batch, fresh=fresh, watermark=watermark, seen=seen: store.commit_batch(
+                    lambda batch=batch, watermark=watermark, seen=seen: store.commit_batch(
                         integration=integration,
                         tenant_id=tenant_id,
-                        versions=fresh,
+                        versions=batch.versions,
                         quarantined=batch.quarantined,
                         watermark=watermark,
                         seen=seen,
@@ -301,9 +325,9 @@ def sync_incidents(
                     report,
                 )
                 report.pages += 1
-                report.incidents_seen += len(batch.versions) + len(batch.quarantined)
+                report.incidents_seen += batch.rereads + len(batch.versions) + len(batch.quarantined)
                 report.versions_stored += outcome.stored
-                report.duplicates += len(batch.versions) - outcome.stored
+                report.duplicates += batch.rereads + len(batch.versions) - outcome.stored
                 report.quarantined += len(batch.quarantined)
                 report.newly_quarantined += outcome.quarantined
                 report.watermark = None if watermark is None else watermark.isoformat()
