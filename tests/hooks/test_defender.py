@@ -87,3 +87,128 @@ class TestHelpers:
     def test_comment_cannot_be_empty(self):
         with pytest.raises(ValueError, match="cannot be empty"):
             DefenderIncidentsHook().add_comment("1", "  ")
+
+
+@pytest.fixture
+def hook(simulator):
+    hook = DefenderIncidentsHook(backoff=0.01, max_retries=3)
+    yield hook
+    hook.get_graph_client().close()
+
+
+EPOCH = GraphTime.parse("2000-01-01T00:00:00Z")
+
+
+class TestPageSource:
+    @pytest.mark.simulator(scenario="generated", incidents=120, seed=51)
+    def test_query_pages_of_50_with_alerts_oldest_first(self, hook, simulator):
+        page = hook.query(since=EPOCH)
+        assert len(page.incidents) == 50
+        assert page.next_link
+        times = [GraphTime.parse(i["lastUpdateDateTime"]) for i in page.incidents]
+        assert times == sorted(times)
+        assert all(isinstance(i["alerts"], list) for i in page.incidents)
+        # Redirected incidents lose their alerts to the survivor; the others are expanded.
+        assert all(i["alerts"] for i in page.incidents if i["status"] != "redirected")
+        follow = hook.follow(page.next_link)
+        assert len(follow.incidents) == 50
+        assert {i["id"] for i in follow.incidents}.isdisjoint({i["id"] for i in page.incidents})
+        assert not hook.expand_fallback
+
+    @pytest.mark.simulator(scenario="generated", incidents=30, seed=52)
+    def test_since_is_inclusive_at_seven_digits(self, hook, simulator):
+        incidents = simulator.admin.incidents()
+        pivot = GraphTime.parse(incidents[10]["lastUpdateDateTime"])
+        page = hook.query(since=pivot)
+        assert page.incidents[0]["id"] == incidents[10]["id"]
+        later = hook.query(since=GraphTime(pivot.ticks + 1))
+        assert incidents[10]["id"] not in {i["id"] for i in later.incidents}
+
+    @pytest.mark.simulator(scenario="generated", incidents=60, seed=53, faults="expand500=1")
+    def test_expand_failure_reads_alerts_per_incident(self, hook, simulator):
+        page = hook.query(since=EPOCH)
+        assert hook.expand_fallback
+        expected = {i["id"]: [a["id"] for a in i["alerts"]] for i in simulator.admin.incidents()}
+        assert {i["id"]: [a["id"] for a in i["alerts"]] for i in page.incidents} == {
+            i["id"]: expected[i["id"]] for i in page.incidents
+        }
+        # The rest of the run stays in the fallback: no further expanded request is tried.
+        before = simulator.admin.count(status=500)
+        hook.follow(page.next_link)
+        assert simulator.admin.count(status=500) == before
+
+    @pytest.mark.simulator(scenario="generated", incidents=5, seed=54, faults="503=100x,retry_after=0.01")
+    def test_unavailable_is_raised_not_a_fallback(self, hook):
+        from xops_provider.clients.errors import GraphServerError
+
+        with pytest.raises(GraphServerError, match="status=503"):
+            hook.query(since=EPOCH)
+        assert not hook.expand_fallback
+
+    @pytest.mark.simulator(scenario="generated", incidents=160, seed=55, faults="skip_ceiling=100")
+    def test_listing_restarts_past_the_skip_ceiling(self, hook, simulator):
+        listed = [i for i, _ in hook.iter_versions(since=EPOCH)]
+        assert set(listed) == {i["id"] for i in simulator.admin.incidents()}
+
+
+class TestReadsAndWriteBack:
+    @pytest.mark.simulator(scenario="company-xyz")
+    def test_get_incident(self, hook, simulator):
+        incident_id = simulator.admin.incidents()[0]["id"]
+        full = hook.get_incident(incident_id)
+        assert full["id"] == incident_id
+        assert full["alerts"]
+        bare = hook.get_incident(incident_id, expand_alerts=False)
+        assert "alerts" not in bare or not bare["alerts"]
+
+    @pytest.mark.simulator(scenario="company-xyz")
+    def test_update_and_comment(self, hook, simulator):
+        incident_id = simulator.admin.incidents()[0]["id"]
+        hook.update_incident(
+            incident_id,
+            status="resolved",
+            classification="truePositive",
+            determination="phishing",
+            assigned_to="soc@contoso.com",
+            custom_tags=["xops"],
+            resolving_comment="Closed from XOps",
+        )
+        hook.add_comment(incident_id, "<b>escalated</b> by XOps")
+        after = simulator.admin.incident(incident_id)
+        assert after["status"] == "resolved"
+        assert after["classification"] == "truePositive"
+        assert after["assignedTo"] == "soc@contoso.com"
+        assert after["customTags"] == ["xops"]
+        assert any(c["comment"] == "<b>escalated</b> by XOps" for c in after["comments"])
+
+    def test_unknown_incident_is_not_found(self, hook):
+        from xops_provider.clients.errors import GraphNotFoundError
+
+        with pytest.raises(GraphNotFoundError):
+            hook.get_incident("999999999")
+
+
+class TestFindUnseen:
+    @pytest.mark.simulator(scenario="generated", incidents=25, seed=56)
+    def test_newest_incident_does_not_wake_it_forever(self, hook, simulator, tmp_path):
+        import datetime as dt
+
+        from xops_provider.store import Store
+
+        store = Store.open(f"sqlite:///{tmp_path}/s.db")
+        try:
+            before = hook.find_unseen(store=store, integration="u", lookback=dt.timedelta(days=3650))
+            assert before.unseen
+            assert before.watermark is None
+            hook.sync(store=store, integration="u", lookback=dt.timedelta(days=3650))
+            idle = hook.find_unseen(store=store, integration="u")
+            assert idle.unseen == ()
+            assert idle.watermark is not None
+            newest = simulator.admin.incidents()[-1]["id"]
+            simulator.admin.update_incident(newest, severity="high")
+            woken = hook.find_unseen(store=store, integration="u", top=2)
+            assert len(woken.unseen) == 1
+            assert woken.unseen[0].startswith(f"{newest}@")
+            assert hook.find_unseen(store=store, integration="u", ignore=woken.unseen).unseen == ()
+        finally:
+            store.close()
