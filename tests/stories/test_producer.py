@@ -277,6 +277,12 @@ def _alerts_as_object(payload: dict[str, Any]) -> None:
     payload["alerts"] = payload["alerts"][0]
 
 
+def _wrongly_typed_evidence(payload: dict[str, Any]) -> None:
+    evidence = payload["alerts"][0]["evidence"]
+    evidence[0].update(remediationStatus=[], roles=[1, {"x": 2}], **{"@odata.type": 7})
+    evidence.append("not an object")
+
+
 def _minimal(payload: dict[str, Any]) -> None:
     for key in list(payload):
         if key not in ("id", "lastUpdateDateTime", "alerts"):
@@ -306,6 +312,7 @@ class TestBadInput:
             pytest.param(_pascal_case, id="pascal-case-enums"),
             pytest.param(_alerts_as_object, id="alerts-as-object"),
             pytest.param(_minimal, id="missing-fields"),
+            pytest.param(_wrongly_typed_evidence, id="wrongly-typed-evidence"),
             pytest.param(_hostile_text, id="zero-width-rtl-html-non-latin"),
         ],
     )
@@ -327,6 +334,24 @@ class TestBadInput:
         assert email["attributes"]["subject"] == HOSTILE_SUBJECT
         assert story["evidence"][0]["title"] == "<img src=x onerror=alert(1)>"
         assert HOSTILE_SUBJECT in story["details"]["narrative"]
+
+    def test_wrongly_typed_evidence_fields_are_read_as_missing(self) -> None:
+        payload = mdo_incident()
+        _wrongly_typed_evidence(payload)
+        story = build([payload])
+        where = f"incident 500 at {at(10)}: alerts.0.evidence"
+        assert story["details"]["ignored_fields"] == [
+            f"{where}.0.@odata.type: Input should be a valid string",
+            f"{where}.0.remediationStatus: Input should be a valid string",
+            f"{where}.0.roles.0: Input should be a valid string",
+            f"{where}.0.roles.1: Input should be a valid string",
+            f"{where}.1: Input should be a valid dictionary or instance of Evidence",
+        ]
+        # The evidence widget keeps what Microsoft sent; a non-object item is not evidence and is skipped.
+        assert [item["payload"] for item in story["evidence"][0]["items"]] == [
+            payload["alerts"][0]["evidence"][0]
+        ]
+        assert story["raw_data"][0]["payload"]["alerts"][0]["evidence"][1] == "not an object"
 
     def test_pascal_case_is_understood(self) -> None:
         payload = mdo_incident()

@@ -53,7 +53,13 @@ _VERDICT_RANK = {
 }
 
 
-def _text(value: Any) -> str | None:
+def scalar_text(value: Any) -> str | None:
+    """A scalar evidence value as stripped text; ``None`` for blanks, objects and lists.
+
+    Raw evidence is read as received, so any field can hold any JSON type.
+
+    :param value: the value as received.
+    """
     value = blank_to_none(value)
     if value is None or isinstance(value, dict | list):
         return None
@@ -65,7 +71,7 @@ def normalize_address(value: Any) -> str | None:
 
     :param value: the address as received.
     """
-    text = _text(value)
+    text = scalar_text(value)
     return text.lower() if text else None
 
 
@@ -75,7 +81,7 @@ def normalize_message_id(value: Any) -> str | None:
 
     :param value: the id as received.
     """
-    text = _text(value)
+    text = scalar_text(value)
     return text.lower() if text else None
 
 
@@ -84,7 +90,7 @@ def normalize_domain(value: Any) -> str | None:
 
     :param value: the name as received.
     """
-    text = _text(value)
+    text = scalar_text(value)
     text = text.lower().rstrip(".") if text else None
     return text or None
 
@@ -94,7 +100,7 @@ def normalize_ip(value: Any) -> str | None:
 
     :param value: the address as received.
     """
-    text = _text(value)
+    text = scalar_text(value)
     if not text:
         return None
     try:
@@ -206,7 +212,7 @@ def _roles(evidence: Mapping[str, Any]) -> list[str]:
     for key in ("roles", "detailedRoles"):
         value = evidence.get(key)
         if isinstance(value, list):
-            roles.extend(text for item in value if (text := _text(item)))
+            roles.extend(text for item in value if (text := scalar_text(item)))
     return roles
 
 
@@ -216,21 +222,21 @@ def _account_value(account: Any) -> str | None:
     upn = normalize_address(account.get("userPrincipalName"))
     if upn:
         return upn
-    name, domain = _text(account.get("accountName")), _text(account.get("domainName"))
+    name, domain = scalar_text(account.get("accountName")), scalar_text(account.get("domainName"))
     if name:
         return f"{domain}\\{name}".lower() if domain else name.lower()
-    return _text(account.get("azureAdUserId")) or _text(account.get("userSid"))
+    return scalar_text(account.get("azureAdUserId")) or scalar_text(account.get("userSid"))
 
 
 def _account_attributes(account: Any) -> dict[str, Any]:
     if not isinstance(account, Mapping):
         return {}
     return {
-        "account_name": _text(account.get("accountName")),
-        "domain_name": _text(account.get("domainName")),
-        "display_name": _text(account.get("displayName")),
-        "azure_ad_user_id": _text(account.get("azureAdUserId")),
-        "user_sid": _text(account.get("userSid")),
+        "account_name": scalar_text(account.get("accountName")),
+        "domain_name": scalar_text(account.get("domainName")),
+        "display_name": scalar_text(account.get("displayName")),
+        "azure_ad_user_id": scalar_text(account.get("azureAdUserId")),
+        "user_sid": scalar_text(account.get("userSid")),
     }
 
 
@@ -239,7 +245,7 @@ def _string_list(value: Any) -> list[str]:
         value = [part for part in value.replace(",", ";").split(";")]
     if not isinstance(value, list):
         return []
-    return [text for item in value if (text := _text(item))]
+    return [text for item in value if (text := scalar_text(item))]
 
 
 def _url_list(value: Any) -> list[str]:
@@ -251,7 +257,7 @@ def _url_list(value: Any) -> list[str]:
     for item in value:
         if isinstance(item, Mapping):
             item = item.get("url")
-        if text := _text(item):
+        if text := scalar_text(item):
             urls.append(text)
     return urls
 
@@ -284,7 +290,7 @@ def _analyzed_message(
             alert_id=alert_id,
             roles=[role],
             verdict=verdict,
-            attributes={"display_name": _text(sender.get("displayName")), "domain": domain},
+            attributes={"display_name": scalar_text(sender.get("displayName")), "domain": domain},
         )
         sink.add("domain", domain, alert_id=alert_id, roles=["sender_domain"])
         if address:
@@ -293,12 +299,12 @@ def _analyzed_message(
     message_id = normalize_message_id(ev.get("networkMessageId"))
     attributes = {
         "subject": ev.get("subject") if isinstance(ev.get("subject"), str) else None,
-        "internet_message_id": _text(ev.get("internetMessageId")),
-        "received_at": _text(ev.get("receivedDateTime")),
-        "delivery_action": _text(ev.get("deliveryAction")),
-        "delivery_location": _text(ev.get("deliveryLocation")),
-        "direction": _text(ev.get("antiSpamDirection")),
-        "language": _text(ev.get("language")),
+        "internet_message_id": scalar_text(ev.get("internetMessageId")),
+        "received_at": scalar_text(ev.get("receivedDateTime")),
+        "delivery_action": scalar_text(ev.get("deliveryAction")),
+        "delivery_location": scalar_text(ev.get("deliveryLocation")),
+        "direction": scalar_text(ev.get("antiSpamDirection")),
+        "language": scalar_text(ev.get("language")),
         "threats": _string_list(ev.get("threats")),
         "detection_methods": _string_list(ev.get("threatDetectionMethods")),
         "recipients": [recipient] if recipient else [],
@@ -309,11 +315,11 @@ def _analyzed_message(
         "attachments_count": (
             ev.get("attachmentsCount") if isinstance(ev.get("attachmentsCount"), int) else None
         ),
-        "remediation_status": _text(ev.get("remediationStatus")),
+        "remediation_status": scalar_text(ev.get("remediationStatus")),
     }
     # Without a networkMessageId the message cannot be joined to hunting data, but it is still
     # evidence: key it on the internet message id, else on its recipient and subject.
-    key = message_id or _text(ev.get("internetMessageId"))
+    key = message_id or scalar_text(ev.get("internetMessageId"))
     if not key and (recipient or attributes["subject"]):
         key = f"message:{_stable_hash([recipient, attributes['subject'], senders])}"
     sink.add("email", key, alert_id=alert_id, roles=roles, verdict=verdict, attributes=attributes)
@@ -334,14 +340,17 @@ def _mailbox(
         alert_id=alert_id,
         roles=roles or ["recipient"],
         verdict=verdict,
-        attributes={"display_name": _text(ev.get("displayName")), "upn": normalize_address(ev.get("upn"))},
+        attributes={
+            "display_name": scalar_text(ev.get("displayName")),
+            "upn": normalize_address(ev.get("upn")),
+        },
     )
 
 
 def _mail_cluster(
     sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
 ) -> None:
-    cluster_by, cluster_value = _text(ev.get("clusterBy")), _text(ev.get("clusterByValue"))
+    cluster_by, cluster_value = scalar_text(ev.get("clusterBy")), scalar_text(ev.get("clusterByValue"))
     if not cluster_value:
         return
     sink.add(
@@ -358,7 +367,7 @@ def _mail_cluster(
             "network_message_ids": sorted(
                 {v for item in _string_list(ev.get("networkMessageIds")) if (v := normalize_message_id(item))}
             ),
-            "query": _text(ev.get("query")),
+            "query": scalar_text(ev.get("query")),
         },
     )
 
@@ -366,7 +375,7 @@ def _mail_cluster(
 def _url(
     sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
 ) -> None:
-    url = _text(ev.get("url"))
+    url = scalar_text(ev.get("url"))
     if url:
         _add_url(sink, url, alert_id, roles, verdict)
 
@@ -394,26 +403,26 @@ def _ip(
         alert_id=alert_id,
         roles=roles,
         verdict=verdict,
-        attributes={"country": _text(ev.get("countryLetterCode"))},
+        attributes={"country": scalar_text(ev.get("countryLetterCode"))},
     )
 
 
 def _file_value(details: Mapping[str, Any]) -> str | None:
     for key in ("sha256", "sha1", "md5"):
-        if digest := _text(details.get(key)):
+        if digest := scalar_text(details.get(key)):
             return digest.lower()
-    return _text(details.get("fileName"))
+    return scalar_text(details.get("fileName"))
 
 
 def _file_attributes(details: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "file_name": _text(details.get("fileName")),
-        "file_path": _text(details.get("filePath")),
-        "sha1": (_text(details.get("sha1")) or "").lower() or None,
-        "sha256": (_text(details.get("sha256")) or "").lower() or None,
-        "md5": (_text(details.get("md5")) or "").lower() or None,
+        "file_name": scalar_text(details.get("fileName")),
+        "file_path": scalar_text(details.get("filePath")),
+        "sha1": (scalar_text(details.get("sha1")) or "").lower() or None,
+        "sha256": (scalar_text(details.get("sha256")) or "").lower() or None,
+        "md5": (scalar_text(details.get("md5")) or "").lower() or None,
         "size": details.get("fileSize") if isinstance(details.get("fileSize"), int) else None,
-        "publisher": _text(details.get("filePublisher")),
+        "publisher": scalar_text(details.get("filePublisher")),
     }
 
 
@@ -438,8 +447,8 @@ def _device(
 ) -> None:
     value = (
         normalize_domain(ev.get("deviceDnsName"))
-        or _text(ev.get("mdeDeviceId"))
-        or _text(ev.get("azureAdDeviceId"))
+        or scalar_text(ev.get("mdeDeviceId"))
+        or scalar_text(ev.get("azureAdDeviceId"))
     )
     logged_on = ev.get("loggedOnUsers")
     sink.add(
@@ -449,10 +458,10 @@ def _device(
         roles=roles,
         verdict=verdict,
         attributes={
-            "mde_device_id": _text(ev.get("mdeDeviceId")),
-            "azure_ad_device_id": _text(ev.get("azureAdDeviceId")),
-            "os_platform": _text(ev.get("osPlatform")),
-            "risk_score": _text(ev.get("riskScore")),
+            "mde_device_id": scalar_text(ev.get("mdeDeviceId")),
+            "azure_ad_device_id": scalar_text(ev.get("azureAdDeviceId")),
+            "os_platform": scalar_text(ev.get("osPlatform")),
+            "risk_score": scalar_text(ev.get("riskScore")),
             "ip_interfaces": _string_list(ev.get("ipInterfaces")),
             "logged_on_users": [v for item in logged_on if (v := _account_value(item))]
             if isinstance(logged_on, list)
@@ -465,7 +474,7 @@ def _process(
     sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
 ) -> None:
     image = ev.get("imageFile") if isinstance(ev.get("imageFile"), Mapping) else {}
-    value = _text(ev.get("processCommandLine")) or _text(image.get("fileName"))
+    value = scalar_text(ev.get("processCommandLine")) or scalar_text(image.get("fileName"))
     sink.add(
         "process",
         value,
@@ -474,9 +483,9 @@ def _process(
         verdict=verdict,
         attributes={
             "process_id": ev.get("processId") if isinstance(ev.get("processId"), int) else None,
-            "image_file_name": _text(image.get("fileName")),
-            "image_sha256": (_text(image.get("sha256")) or "").lower() or None,
-            "device_id": _text(ev.get("mdeDeviceId")),
+            "image_file_name": scalar_text(image.get("fileName")),
+            "image_sha256": (scalar_text(image.get("sha256")) or "").lower() or None,
+            "device_id": scalar_text(ev.get("mdeDeviceId")),
             "account": _account_value(ev.get("userAccount")),
         },
     )
@@ -488,11 +497,11 @@ def _cloud_app(
     app_id = ev.get("appId")
     sink.add(
         "cloud_app",
-        _text(ev.get("displayName")) or _text(app_id),
+        scalar_text(ev.get("displayName")) or scalar_text(app_id),
         alert_id=alert_id,
         roles=roles,
         verdict=verdict,
-        attributes={"app_id": _text(app_id), "instance_name": _text(ev.get("instanceName"))},
+        attributes={"app_id": scalar_text(app_id), "instance_name": scalar_text(ev.get("instanceName"))},
     )
 
 
@@ -501,7 +510,11 @@ def _other(
 ) -> None:
     kind = evidence_kind(ev.get("@odata.type"))
     label = next(
-        (text for key in ("displayName", "name", "urn", "registryKey", "id") if (text := _text(ev.get(key)))),
+        (
+            text
+            for key in ("displayName", "name", "urn", "registryKey", "id")
+            if (text := scalar_text(ev.get(key)))
+        ),
         None,
     )
     sink.add(
@@ -510,7 +523,7 @@ def _other(
         alert_id=alert_id,
         roles=roles,
         verdict=verdict,
-        attributes={"kind": kind, "odata_type": _text(ev.get("@odata.type")), "payload": dict(ev)},
+        attributes={"kind": kind, "odata_type": scalar_text(ev.get("@odata.type")), "payload": dict(ev)},
     )
 
 

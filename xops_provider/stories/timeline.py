@@ -16,7 +16,12 @@ from typing import Any
 
 from xops_provider.models.incident import blank_to_none, evidence_kind
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
-from xops_provider.stories.entities import alert_evidence, normalize_address, normalize_message_id
+from xops_provider.stories.entities import (
+    alert_evidence,
+    normalize_address,
+    normalize_message_id,
+    scalar_text,
+)
 from xops_provider.stories.status import is_reactivation
 from xops_provider.stories.versions import ParsedVersion, StoryAlert
 
@@ -147,7 +152,7 @@ def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
         zap_alert = any(phrase in title.lower() for phrase in _ZAP_PHRASES)
         for evidence in alert_evidence(item.raw):
             kind = evidence_kind(evidence.get("@odata.type"))
-            status = (blank_to_none(evidence.get("remediationStatus")) or "").strip().lower() or None
+            status = (scalar_text(evidence.get("remediationStatus")) or "").lower() or None
             if kind == "analyzedMessageEvidence":
                 entries.update(_message_entries(item, evidence, zap_alert=zap_alert, status=status))
             elif status in _REMEDIATED:
