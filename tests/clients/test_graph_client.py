@@ -10,6 +10,7 @@ from tests.clients.simulator_support import secret_of, tokens_issued
 from xops_provider.clients.errors import (
     GraphBadRequestError,
     GraphError,
+    GraphForbiddenError,
     GraphInvalidResponseError,
     GraphNotFoundError,
     GraphServerError,
@@ -230,3 +231,38 @@ class TestSecretsStaySecret:
             for secret in (secret_of(sim), token, new_token, "not-the-secret-123"):
                 assert secret not in text
         assert "Graph GET /v1.0/security/incidents -> 429" in caplog.text
+
+
+class TestWrites:
+    def test_patch_and_comment(self, sim, client):
+        incident = sim.admin.create_incident(displayName="Phish wave")
+        path = f"{INCIDENTS_PATH}/{incident['id']}"
+        updated = client.patch(path, {"status": "inProgress", "assignedTo": "analyst@contoso.com"})
+        assert updated["status"] == "inProgress"
+        assert updated["assignedTo"] == "analyst@contoso.com"
+        comments = client.post(
+            f"{path}/comments",
+            {"@odata.type": "microsoft.graph.security.alertComment", "comment": "triaged by XOps"},
+        )
+        assert comments["value"][-1]["comment"] == "triaged by XOps"
+        assert sim.admin.incident(incident["id"])["status"] == "inProgress"
+
+    def test_post_is_retried_on_429(self, sim, client):
+        incident = sim.admin.create_incident()
+        sim.admin.set_faults("429=1x,retry_after=0.01")
+        comments = client.post(f"{INCIDENTS_PATH}/{incident['id']}/comments", {"comment": "once"})
+        assert [c["comment"] for c in comments["value"]].count("once") == 1
+        assert client.counters.throttled_waits == 1
+
+    def test_write_without_write_permission(self, sim, client):
+        incident = sim.admin.create_incident()
+        sim.admin.set_roles(sim.client_id, ["SecurityIncident.Read.All"], revoke_tokens=True)
+        with pytest.raises(GraphForbiddenError) as info:
+            client.patch(f"{INCIDENTS_PATH}/{incident['id']}", {"status": "resolved"})
+        assert info.value.status == 403
+        assert client.counters.retries == 0
+
+    def test_invalid_patch_is_a_bad_request(self, sim, client):
+        incident = sim.admin.create_incident()
+        with pytest.raises(GraphBadRequestError, match="does not exist or cannot be updated"):
+            client.patch(f"{INCIDENTS_PATH}/{incident['id']}", {"severity": "high"})

@@ -121,3 +121,60 @@ class TestTransportFailures:
         with pytest.raises(Exception, match="302"):
             client.get(INCIDENTS_PATH)
         assert elsewhere.requests == []
+
+
+class TestRetryRulesOnScriptedAnswers:
+    """Answers the simulator does not give: 504, an HTTP-date Retry-After, a 500 after a POST."""
+
+    def test_504_with_http_date_retry_after(self, scripted_server_factory):
+        import email.utils
+        import time
+
+        graph = scripted_server_factory("graph")
+        answers = iter(
+            [
+                (504, {"Retry-After": email.utils.formatdate(time.time() + 1, usegmt=True)}, b""),
+                json_answer(200, {"value": [1]}),
+            ]
+        )
+        graph.responder = lambda _h: next(answers)
+        waits: list[float] = []
+        client = _client(graph.base_url, graph.ca_path, sleep=waits.append)
+        assert client.get(INCIDENTS_PATH) == {"value": [1]}
+        assert len(waits) == 1
+        assert 0 <= waits[0] <= 2
+        assert client.counters.throttled_waits == 1
+
+    def test_post_is_not_repeated_after_a_500(self, scripted_server_factory):
+        from xops_provider.clients.errors import GraphServerError
+
+        graph = scripted_server_factory("graph")
+        graph.responder = lambda _h: json_answer(
+            500, {"error": {"code": "InternalServerError", "message": "x"}}
+        )
+        client = _client(graph.base_url, graph.ca_path)
+        with pytest.raises(GraphServerError):
+            client.post(f"{INCIDENTS_PATH}/1/comments", {"comment": "hello"})
+        assert len(graph.requests) == 1  # the comment may have been stored: never send it twice
+
+    def test_5xx_get_uses_bounded_jittered_backoff(self, scripted_server_factory):
+        from xops_provider.clients.errors import GraphServerError
+
+        graph = scripted_server_factory("graph")
+        graph.responder = lambda _h: json_answer(502, {"error": {"code": "BadGateway", "message": "x"}})
+        waits: list[float] = []
+        client = GraphClient(
+            base_url=graph.base_url,
+            token_provider=StaticTokenProvider(TOKEN),
+            verify=graph.ca_path,
+            max_retries=6,
+            backoff=0.5,
+            max_backoff=2.0,
+            sleep=waits.append,
+        )
+        with pytest.raises(GraphServerError, match="status=502"):
+            client.get(INCIDENTS_PATH)
+        assert len(waits) == 6
+        ceilings = [min(2.0, 0.5 * 2**attempt) for attempt in range(6)]
+        for wait, ceiling in zip(waits, ceilings, strict=True):
+            assert ceiling / 2 <= wait <= ceiling
