@@ -84,3 +84,80 @@ class TestCompare:
         assert "missing: 8  [1, 2, 3 (+5 more)]" in text
         assert "stale: 0" in text
         assert "extra: 0" in text
+
+
+@pytest.fixture
+def store_url_env(tmp_path, monkeypatch):
+    from tests.faults.helpers import store_conn_env
+
+    url = f"sqlite:///{tmp_path}/stories.db"
+    monkeypatch.setenv("AIRFLOW_CONN_XOPS_STORE", store_conn_env(url))
+    return url
+
+
+def _audit(capsys, *args: str) -> tuple[int, str, str]:
+    from xops_provider.cli import main
+
+    capsys.readouterr()
+    code = main(["sync", "audit", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+class TestAuditCommand:
+    @pytest.mark.simulator(scenario="generated", incidents=80, seed=61)
+    def test_clean_after_sync(self, simulator, store_url_env, capsys):
+        from tests.faults.helpers import synced
+
+        synced(store_url_env)
+        code, out, _ = _audit(capsys, "--integration", "default")
+        assert code == 0, out
+        assert "graph: 80  stored: 80" in out
+        assert "missing: 0\nstale: 0\nextra: 0" in out
+
+    @pytest.mark.simulator(scenario="generated", incidents=30, seed=62)
+    def test_reports_missing_stale_and_extra(self, simulator, store_url_env, capsys):
+        from tests.faults.helpers import synced
+
+        synced(store_url_env)
+        incidents = simulator.admin.incidents()
+        simulator.admin.update_incident(incidents[0]["id"], severity="high")  # stale
+        created = simulator.admin.create_incident()  # missing
+        code, out, _ = _audit(capsys, "--integration", "default", "--since", "3650d")
+        assert code == 3
+        assert f"missing: 1  [{created['id']}]" in out
+        assert f"stale: 1  [{incidents[0]['id']}]" in out
+        assert "extra: 0" in out
+
+        simulator.admin.load_scenario("empty")  # everything stored is now extra
+        code, out, _ = _audit(capsys, "--integration", "default", "--since", "3650d")
+        assert code == 3
+        assert "extra: 30  [" in out
+        assert "(+25 more)" in out
+
+    @pytest.mark.simulator(scenario="generated", incidents=10, seed=63)
+    def test_window_defaults_to_the_lookback_start(self, simulator, store_url_env, capsys):
+        code, out, _ = _audit(capsys, "--integration", "never-synced")
+        # Nothing stored and a 7-day default window: whatever Graph lists there is missing.
+        assert code in (0, 3)
+        assert "window: lastUpdateDateTime ge " in out
+
+    def test_bad_since_is_a_usage_error(self, simulator, store_url_env, capsys):
+        code, _, err = _audit(capsys, "--integration", "default", "--since", "last tuesday")
+        assert code == 2
+        assert "ISO 8601 instant or a duration" in err
+
+    def test_unknown_connection_is_explained(self, simulator, store_url_env, capsys):
+        code, _, err = _audit(capsys, "--integration", "default", "--conn-id", "no_such_tenant")
+        assert code == 1
+        assert "no_such_tenant" in err
+        assert simulator.connection["password"] not in err
+
+    def test_graph_error_is_explained_without_secret(self, simulator, store_url_env, capsys, monkeypatch):
+        import json
+
+        broken = {**simulator.connection, "password": "not-the-secret-123"}
+        monkeypatch.setenv("AIRFLOW_CONN_BROKEN_TENANT", json.dumps(broken))
+        code, out, err = _audit(capsys, "--integration", "default", "--conn-id", "broken_tenant")
+        assert code == 1
+        assert "not-the-secret-123" not in out + err
