@@ -137,7 +137,14 @@ class TestIdentityAdmin:
         simulator.admin.set_roles(CLIENT_ID, [READ_ROLE])
         apps = simulator.admin.apps()
         assert apps == [
-            {"client_id": CLIENT_ID, "has_secret": True, "roles": [READ_ROLE], "certificates": []}
+            {
+                "client_id": CLIENT_ID,
+                "has_secret": True,
+                "roles": [READ_ROLE],
+                "certificates": [],
+                "consent": "grant",
+                "redirect_uris": [],
+            }
         ]
         assert simulator.connection["password"] not in str(apps)
 

@@ -4,6 +4,7 @@ import base64
 import datetime as dt
 import time
 import uuid
+from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import msal
@@ -209,3 +210,59 @@ class TestCertificate:
         )
         assert response.status_code == 401
         assert "signature" in response.json()["error_description"]
+
+
+class TestAdminConsent:
+    def _consent(
+        self, simulator, redirect_uri="http://localhost:8080/integrations/callback", tenant=TENANT_ID
+    ):
+        session = VerifyingSession(str(simulator.ca_path))
+        return session.get(
+            f"{simulator.base_url}/{tenant}/v2.0/adminconsent",
+            params={
+                "client_id": CLIENT_ID,
+                "scope": f"{simulator.base_url}/.default",
+                "redirect_uri": redirect_uri,
+                "state": "s-42",
+            },
+            allow_redirects=False,
+        )
+
+    def test_granted(self, simulator):
+        response = self._consent(simulator)
+        assert response.status_code == 302
+        location = urlsplit(response.headers["Location"])
+        assert location.path == "/integrations/callback"
+        assert parse_qs(location.query) == {
+            "admin_consent": ["True"],
+            "tenant": [TENANT_ID],
+            "scope": [f"{simulator.base_url}/.default"],
+            "state": ["s-42"],
+        }
+
+    def test_denied_carries_admin_consent_too(self, simulator):
+        simulator.admin.set_consent(CLIENT_ID, "deny")
+        query = parse_qs(urlsplit(self._consent(simulator).headers["Location"]).query)
+        assert query["error"] == ["access_denied"]
+        assert query["admin_consent"] == ["True"]
+        assert query["state"] == ["s-42"]
+
+    @pytest.mark.parametrize(
+        ("redirect_uri", "registered"),
+        [
+            pytest.param("https://evil.example/callback", None, id="not-loopback"),
+            pytest.param(
+                "http://localhost:8080/other",
+                ["http://localhost:8080/integrations/callback"],
+                id="not-registered",
+            ),
+        ],
+    )
+    def test_unregistered_redirect_is_refused(self, simulator, redirect_uri, registered):
+        simulator.admin.set_consent(CLIENT_ID, "grant", redirect_uris=registered)
+        response = self._consent(simulator, redirect_uri=redirect_uri)
+        assert response.status_code == 400
+        assert response.json()["error_codes"] == [50011]
+
+    def test_unknown_tenant(self, simulator):
+        assert self._consent(simulator, tenant="nope").json()["error"] == "invalid_tenant"

@@ -266,3 +266,13 @@ class TestOneIncident:
         after = simulator.admin.incident(MAIN_INCIDENT_ID)
         assert after["comments"][-1]["comment"] == "Story <b>opened</b> in XOps"
         assert GraphTime.parse(after["lastUpdateDateTime"]) > GraphTime.parse(before)
+
+
+class TestUnknownEnumMembers:
+    def test_awaiting_action_needs_the_prefer_header(self, simulator, graph):
+        created = simulator.admin.create_incident(status="awaitingAction")
+        assert graph.list().json()["value"][0]["status"] == "unknownFutureValue"
+        assert graph.get(f"{INCIDENTS}/{created['id']}").json()["status"] == "unknownFutureValue"
+        graph.session.headers["Prefer"] = "include-unknown-enum-members"
+        assert graph.list().json()["value"][0]["status"] == "awaitingAction"
+        assert graph.get(f"{INCIDENTS}/{created['id']}").json()["status"] == "awaitingAction"

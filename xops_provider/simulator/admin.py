@@ -136,6 +136,18 @@ class SimulatorAdmin:
             "PUT", f"/apps/{client_id}/roles", json={"roles": list(roles), "revoke_tokens": revoke_tokens}
         )
 
+    def set_consent(
+        self, client_id: str, decision: str, *, redirect_uris: list[str] | None = None
+    ) -> dict[str, Any]:
+        """How ``/{tenant}/v2.0/adminconsent`` answers for an app.
+
+        :param client_id: the app.
+        :param decision: ``grant`` or ``deny``.
+        :param redirect_uris: registered redirect URIs (empty accepts any loopback URI).
+        """
+        body = {"decision": decision, "redirect_uris": redirect_uris}
+        return self._call("PUT", f"/apps/{client_id}/consent", json=body)
+
     def add_certificate(self, client_id: str, pem: str | bytes) -> dict[str, str]:
         """Register a certificate credential; returns its thumbprints.
 

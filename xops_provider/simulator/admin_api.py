@@ -6,7 +6,7 @@ apply here and these requests are not counted.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
 from fastapi import APIRouter, HTTPException, Request
@@ -61,6 +61,14 @@ class RolesRequest(BaseModel):
     roles: list[str] = Field(description="Application permissions, e.g. `SecurityIncident.Read.All`.")
     revoke_tokens: bool = Field(
         default=False, description="Also revoke the app's tokens (roles are fixed in a token when issued)."
+    )
+
+
+class ConsentRequest(BaseModel):
+    decision: Literal["grant", "deny"] = Field(description="What the administrator answers.")
+    redirect_uris: list[str] | None = Field(
+        default=None,
+        description="Registered redirect URIs; empty accepts any loopback URI. Unchanged if omitted.",
     )
 
 
@@ -189,6 +197,8 @@ async def list_apps(request: Request) -> list[dict[str, Any]]:
             "has_secret": app.secret is not None,
             "roles": list(app.roles),
             "certificates": [cert.describe() for cert in app.certificates],
+            "consent": app.consent,
+            "redirect_uris": list(app.redirect_uris),
         }
         for app in _sim(request).identity.apps.values()
     ]
@@ -201,6 +211,15 @@ async def set_roles(client_id: str, body: RolesRequest, request: Request) -> dic
     app.roles = tuple(body.roles)
     revoked = sim.identity.revoke(client_id) if body.revoke_tokens else 0
     return {"client_id": client_id, "roles": list(app.roles), "revoked": revoked}
+
+
+@router.put("/apps/{client_id}/consent", summary="How the admin-consent page answers for an app")
+async def set_consent(client_id: str, body: ConsentRequest, request: Request) -> dict[str, Any]:
+    app = _sim(request).identity.app(client_id)
+    app.consent = body.decision
+    if body.redirect_uris is not None:
+        app.redirect_uris = tuple(body.redirect_uris)
+    return {"client_id": client_id, "consent": app.consent, "redirect_uris": list(app.redirect_uris)}
 
 
 @router.post("/apps/{client_id}/certificates", summary="Register a certificate credential")

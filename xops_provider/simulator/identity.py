@@ -12,13 +12,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote_plus
+from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit
 
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from xops_provider.simulator.constants import DEFAULT_ROLES, DEFAULT_TOKEN_LIFETIME
 
@@ -64,12 +64,17 @@ class App:
     :param secret: its client secret, if it has one.
     :param roles: the application permissions granted to its tokens.
     :param certificates: certificates accepted for client assertions.
+    :param redirect_uris: admin-consent redirect URIs; empty accepts any loopback ``http(s)`` URI.
+    :param consent: what the simulated administrator answers on the consent page: ``grant`` or
+        ``deny``.
     """
 
     client_id: str
     secret: str | None
     roles: tuple[str, ...] = DEFAULT_ROLES
     certificates: list[Certificate] = field(default_factory=list)
+    redirect_uris: tuple[str, ...] = ()
+    consent: str = "grant"
 
 
 @dataclass(frozen=True, slots=True)
@@ -480,3 +485,56 @@ async def token(tenant: str, request: Request) -> JSONResponse:
         "access_token": access_token,
     }
     return JSONResponse(body, headers={"Cache-Control": "no-store, no-cache", "Pragma": "no-cache"})
+
+
+def _redirect_allowed(app: App, redirect_uri: str) -> bool:
+    if app.redirect_uris:
+        return redirect_uri in app.redirect_uris
+    parts = urlsplit(redirect_uri)
+    return parts.scheme in ("http", "https") and parts.hostname in ("127.0.0.1", "::1", "localhost")
+
+
+@router.get("/{tenant}/v2.0/adminconsent", summary="Admin consent (v2), answered at once")
+async def admin_consent(
+    tenant: str,
+    request: Request,
+    client_id: str = "",
+    redirect_uri: str = "",
+    scope: str = "",
+    state: str = "",
+) -> Response:
+    """Redirect back as Entra does after an administrator's decision (``admin_consent=True``, with
+    ``error`` when denied); the decision is the app's ``consent`` setting."""
+    identity = _identity(request)
+    if not identity.matches_tenant(tenant):
+        return _unknown_tenant(request, tenant)
+    app = identity.apps.get(client_id)
+    if app is None:
+        return entra_error(
+            request,
+            status=400,
+            error="unauthorized_client",
+            code=700016,
+            description=f"Application with identifier '{client_id}' was not found in the directory "
+            f"'{identity.tenant_id}'.",
+        )
+    if not _redirect_allowed(app, redirect_uri):
+        return entra_error(
+            request,
+            status=400,
+            error="invalid_request",
+            code=50011,
+            description=f"The redirect URI '{redirect_uri}' specified in the request does not match the "
+            f"redirect URIs configured for the application '{client_id}'.",
+        )
+    if app.consent == "grant":
+        answer = {"admin_consent": "True", "tenant": identity.tenant_id, "scope": scope, "state": state}
+    else:
+        answer = {
+            "error": "access_denied",
+            "error_description": "AADSTS65004: User declined to consent to access the app.",
+            "admin_consent": "True",
+            "state": state,
+        }
+    separator = "&" if urlsplit(redirect_uri).query else "?"
+    return RedirectResponse(redirect_uri + separator + urlencode(answer), status_code=302)
