@@ -229,3 +229,26 @@ class TestAdminConsentUrl:
             "ThreatHunting.Read.All",
             "SecurityIncident.ReadWrite.All",
         }
+
+
+class TestAzureIdentitySelection:
+    """Which azure-identity credential ``use_workload_identity`` builds (construction does no I/O)."""
+
+    def _credential(self):
+        from xops_provider.clients.identity import _azure_identity_factory
+
+        return _azure_identity_factory(_config(client_secret=None, use_workload_identity=True))()
+
+    def test_workload_identity_with_a_federated_token_file(self, monkeypatch, tmp_path):
+        from azure.identity import WorkloadIdentityCredential
+
+        token_file = tmp_path / "token"
+        token_file.write_text("x")
+        monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+        assert isinstance(self._credential(), WorkloadIdentityCredential)
+
+    def test_managed_identity_otherwise(self, monkeypatch):
+        from azure.identity import ManagedIdentityCredential
+
+        monkeypatch.delenv("AZURE_FEDERATED_TOKEN_FILE", raising=False)
+        assert isinstance(self._credential(), ManagedIdentityCredential)

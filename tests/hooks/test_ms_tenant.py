@@ -344,3 +344,25 @@ class TestWorkloadIdentity:
         sim.admin.revoke_tokens()
         client.get(INCIDENTS_PATH, {"$top": 1})
         assert client.counters.token_refreshes == 1
+
+    def test_tls_failure(self, sim, monkeypatch, tmp_path):
+        token_file = tmp_path / "token"
+        token_file.write_text("not-used")
+        monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+        (tmp_path / "foreign").mkdir()
+        foreign_ca = ensure_tls(tmp_path / "foreign").ca_path
+        connection = _with_extra(
+            {**sim.connection, "password": None}, use_workload_identity=True, verify=str(foreign_ca)
+        )
+        ok, message = _use(monkeypatch, connection).test_connection()
+        assert not ok
+        assert message.startswith("TLS failure")
+
+    def test_refused_assertion(self, sim, monkeypatch, tmp_path):
+        token_file = tmp_path / "token"
+        token_file.write_text("eyJhbGciOiJub25lIn0.e30.")
+        monkeypatch.setenv("AZURE_FEDERATED_TOKEN_FILE", str(token_file))
+        connection = _with_extra({**sim.connection, "password": None}, use_workload_identity=True)
+        ok, message = _use(monkeypatch, connection).test_connection()
+        assert not ok
+        assert message.startswith("Token refused")

@@ -220,7 +220,7 @@ class GraphClient:
         self,
         *,
         top: int = MAX_PAGE_SIZE,
-        filter: str | None = None,
+        odata_filter: str | None = None,
         orderby: str | None = None,
         expand_alerts: bool = False,
         limit: int | None = None,
@@ -228,7 +228,7 @@ class GraphClient:
         """Incidents as lenient models, page after page.
 
         :param top: the page size, at most 50.
-        :param filter: an OData ``$filter``, e.g. ``lastUpdateDateTime ge 2026-03-01T00:00:00Z``.
+        :param odata_filter: an OData ``$filter``, e.g. ``lastUpdateDateTime ge 2026-03-01T00:00:00Z``.
         :param orderby: an OData ``$orderby``.
         :param expand_alerts: add ``$expand=alerts``.
         :param limit: stop after this many incidents.
@@ -236,8 +236,8 @@ class GraphClient:
         if not 1 <= top <= MAX_PAGE_SIZE:
             raise ValueError(f"top must be between 1 and {MAX_PAGE_SIZE}, got {top}")
         params: dict[str, Any] = {"$top": top}
-        if filter:
-            params["$filter"] = filter
+        if odata_filter:
+            params["$filter"] = odata_filter
         if orderby:
             params["$orderby"] = orderby
         if expand_alerts:
