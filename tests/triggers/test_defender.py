@@ -62,6 +62,18 @@ class TestSerialize:
         # Event triggers are identified by their hash: equal kwargs must give equal hashes.
         assert BaseEventTrigger.hash(path, kwargs) == BaseEventTrigger.hash(*trigger.serialize())
 
+    def test_event_trigger_serializes_inside_an_asset_watcher(self):
+        from airflow.sdk import DAG, Asset, AssetWatcher
+        from airflow.serialization.serialized_objects import DagSerialization
+
+        trigger = DefenderIncidentEventTrigger(integration="acme", poll_interval=30)
+        asset = Asset("defender_incidents_acme", watchers=[AssetWatcher(name="defender", trigger=trigger)])
+        with DAG("xops_acme", schedule=[asset], start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)) as dag:
+            pass
+        serialized = json.dumps(DagSerialization.to_dict(dag))
+        assert EVENT_TRIGGER_PATH in serialized
+        assert '"integration": "acme"' in serialized
+
 
 @pytest.fixture
 def store_env(tmp_path, monkeypatch):
