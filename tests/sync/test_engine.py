@@ -234,6 +234,25 @@ class TestPaging:
         for incident_id, versions in latest.items():
             assert versions[-1].payload == graph.records[incident_id][1]
 
+    def test_update_inside_a_tie_group_while_it_is_paged(self, graph, store, run_sync):
+        tie = BASE.shift(seconds=5)
+        for n in range(150):
+            graph.put(f"t{n:03d}", tie)
+        backlog(graph, 20, start=BASE.shift(seconds=10))
+
+        def update_once(g: FakeGraph) -> None:
+            # Before the second page of the group: a member already read leaves it, so every later
+            # member moves up one place and t050 slides under the offset already read.
+            if len(g.calls) == 2:
+                g.put("t010", BASE.shift(seconds=500))
+
+        graph.before_request = update_once
+        report = run_sync()
+        graph.before_request = None
+        assert report.rewalks == 1
+        assert "t050" in stored_heads(store)
+        assert_complete(store, graph)
+
     def test_rerun_reads_overlap_for_free(self, graph, store, run_sync):
         backlog(graph, 100, step_seconds=0.5)
         run_sync()

@@ -13,7 +13,9 @@ filter can split because ``id`` is not filterable. When Graph refuses a deeper `
 (:class:`SkipCeilingReached`) or a nextLink cannot be followed (:class:`BrokenChain`), a new query
 starts from the last time seen. A tie group larger than the skip ceiling cannot be read whole by any
 query: the run records that instant in :attr:`SyncReport.stalled_at`, steps one tick past it and
-goes on, instead of looping forever.
+goes on, instead of looping forever. Within a tie group, an incident updated while the group is paged
+leaves it and shifts the offsets under the rest; the run notices (it later reads that incident at a
+newer time) and reads the group once more, page by page, at the end.
 
 Throughput. The next request depends only on the page's last timestamp, so it is sent (on one
 worker thread) while the current page is validated and committed; Graph's latency and the local
@@ -53,6 +55,7 @@ DEFAULT_LOOKBACK = dt.timedelta(days=7)
 DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 _REASON_MAX = 1000
+_REWALKS = 3
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,7 @@ class SyncReport:
     :param quarantined: records refused this run (whether or not quarantined before).
     :param newly_quarantined: quarantine rows added.
     :param retries: batch commits retried after a transient database failure.
+    :param rewalks: tie groups read again because an incident left one while it was paged.
     :param watermark: the latest ``lastUpdateDateTime`` stored, seven-digit text.
     :param stalled_at: instants whose tie group exceeded the skip ceiling and could not be read whole.
     """
@@ -122,6 +126,7 @@ class SyncReport:
     quarantined: int = 0
     newly_quarantined: int = 0
     retries: int = 0
+    rewalks: int = 0
     watermark: str | None = None
     stalled_at: list[str] = field(default_factory=list)
 
@@ -262,7 +267,6 @@ def sync_incidents(
         database failure; when they are spent the error propagates (a rerun resumes safely).
     :param sleep: how to wait between retries.
     """
-    overlap_seconds = int(overlap.total_seconds())
     with store.sync_lock(integration, timeout=lock_timeout):
         state = _retry(lambda: store.sync_state(integration), retry_delays, sleep, None)
         if state is not None:
@@ -276,61 +280,26 @@ def sync_incidents(
             since=since.isoformat(),
             watermark=None if watermark is None else watermark.isoformat(),
         )
-        run = _Run(source=source, report=report)
-        lower = since
-        furthest: GraphTime | None = None
-        failed_at: GraphTime | None = None
-        # One request is always in flight while the previous page is validated and committed: the
-        # next request depends only on the page's last timestamp, read before validation. The source
-        # is still called sequentially, one call at a time.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"xops-sync-{integration}") as fetcher:
-            pending: Future[Page] | None = fetcher.submit(run.query, lower, restart=False)
-            while pending is not None:
-                try:
-                    page = pending.result()
-                except (SkipCeilingReached, BrokenChain) as cause:
-                    lower, failed_at = _restart_bound(
-                        cause, lower=lower, furthest=furthest, failed_at=failed_at, report=report
-                    )
-                    pending = fetcher.submit(run.query, lower, restart=True)
-                    continue
-                pending = None
-                if page.next_link:
-                    end = page_end(page.incidents)
-                    if end is not None and end > lower:
-                        lower = end
-                        pending = fetcher.submit(run.query, lower, restart=False)
-                    else:
-                        pending = fetcher.submit(run.follow, page.next_link)
-                batch = parse_page(page.incidents, known=seen)
-                if batch.latest is not None:
-                    watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
-                    furthest = batch.latest if furthest is None or batch.latest > furthest else furthest
-                if watermark is not None:
-                    floor = watermark.ticks - overlap_seconds * 10_000_000
-                    seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
-                outcome = _retry(
-                    lambda batch=batch, watermark=watermark, seen=seen: store.commit_batch(
-                        integration=integration,
-                        tenant_id=tenant_id,
-                        versions=batch.versions,
-                        quarantined=batch.quarantined,
-                        watermark=watermark,
-                        seen=seen,
-                        overlap_seconds=overlap_seconds,
-                        lookback_start=lookback_start,
-                    ),
-                    retry_delays,
-                    sleep,
-                    report,
-                )
-                report.pages += 1
-                report.incidents_seen += batch.rereads + len(batch.versions) + len(batch.quarantined)
-                report.versions_stored += outcome.stored
-                report.duplicates += batch.rereads + len(batch.versions) - outcome.stored
-                report.quarantined += len(batch.quarantined)
-                report.newly_quarantined += outcome.quarantined
-                report.watermark = None if watermark is None else watermark.isoformat()
+        sync = _Sync(
+            source=source,
+            store=store,
+            report=report,
+            overlap_seconds=int(overlap.total_seconds()),
+            lookback_start=lookback_start,
+            watermark=watermark,
+            seen=seen,
+            retry_delays=retry_delays,
+            sleep=sleep,
+        )
+        sync.run(since)
+        # Rare: an incident left a tie group while that group was paged with $skip, which can slide
+        # another member under an offset already read. Read those groups once more.
+        for _ in range(_REWALKS):
+            if not sync.shifted:
+                break
+            for tie in sorted(sync.shifted):
+                sync.shifted.discard(tie)
+                sync.rewalk(tie)
         _retry(lambda: store.finish_run(integration), retry_delays, sleep, report)
     log.info(
         "Integration %s: %d pages, %d requests, %d incidents seen, %d new versions, %d duplicates, "
@@ -387,12 +356,40 @@ def page_end(records: Sequence[Any]) -> GraphTime | None:
     return None
 
 
-@dataclass
-class _Run:
-    source: PageSource
-    report: SyncReport
+class _Sync:
+    """One run's moving parts: the source, the batch commits and what the run has seen so far."""
 
-    def query(self, since: GraphTime, *, restart: bool) -> Page:
+    def __init__(
+        self,
+        *,
+        source: PageSource,
+        store: Store,
+        report: SyncReport,
+        overlap_seconds: int,
+        lookback_start: GraphTime,
+        watermark: GraphTime | None,
+        seen: set[str],
+        retry_delays: Sequence[float],
+        sleep: Callable[[float], None],
+    ) -> None:
+        self.source = source
+        self.store = store
+        self.report = report
+        self.overlap_seconds = overlap_seconds
+        self.lookback_start = lookback_start
+        self.watermark = watermark
+        self.seen = seen
+        self.retry_delays = retry_delays
+        self.sleep = sleep
+        self.furthest: GraphTime | None = None
+        # Members of tie groups paged with $skip (id -> the group's time), and the groups one of
+        # them left while being paged.
+        self.tie_members: dict[str, GraphTime] = {}
+        self.shifted: set[GraphTime] = set()
+
+    # -- requests (counted; only ever one at a time) -------------------------------------------
+
+    def query(self, since: GraphTime, *, restart: bool = False) -> Page:
         self.report.requests += 1
         self.report.queries += 1
         self.report.restarts += int(restart)
@@ -401,6 +398,122 @@ class _Run:
     def follow(self, next_link: str) -> Page:
         self.report.requests += 1
         return self.source.follow(next_link)
+
+    # -- the main walk ---------------------------------------------------------------------------
+
+    def run(self, since: GraphTime) -> None:
+        """Keyset paging from ``since`` to the end of the listing (see the module's docstring)."""
+        lower = since
+        failed_at: GraphTime | None = None
+        via_follow = False
+        # One request is always in flight while the previous page is validated and committed: the
+        # next request depends only on the page's last timestamp, read before validation.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xops-sync") as fetcher:
+            pending: Future[Page] | None = fetcher.submit(self.query, lower)
+            while pending is not None:
+                try:
+                    page = pending.result()
+                except (SkipCeilingReached, BrokenChain) as cause:
+                    lower, failed_at = _restart_bound(
+                        cause, lower=lower, furthest=self.furthest, failed_at=failed_at, report=self.report
+                    )
+                    pending, via_follow = fetcher.submit(self.query, lower, restart=True), False
+                    continue
+                page_lower, pending, following = lower, None, False
+                if page.next_link:
+                    end = page_end(page.incidents)
+                    if end is not None and end > lower:
+                        lower = end
+                        pending = fetcher.submit(self.query, lower)
+                    else:
+                        following = True
+                        pending = fetcher.submit(self.follow, page.next_link)
+                self.watch_ties(page, tie=page_lower if following or via_follow else None)
+                self.commit(page)
+                via_follow = following
+
+    def rewalk(self, tie: GraphTime) -> None:
+        """Read the tie group at ``tie`` again, page by page, and stop where it ends.
+
+        :param tie: the group's ``lastUpdateDateTime``.
+        """
+        self.report.rewalks += 1
+        page = self.query(tie, restart=True)
+        while True:
+            end = page_end(page.incidents)
+            following = bool(page.next_link) and (end is None or end <= tie)
+            self.watch_ties(page, tie=tie)
+            self.commit(page)
+            if not following or page.next_link is None:
+                return
+            try:
+                page = self.follow(page.next_link)
+            except SkipCeilingReached:
+                self.report.stalled_at.append(tie.isoformat())
+                return
+            except BrokenChain:
+                return
+
+    def watch_ties(self, page: Page, *, tie: GraphTime | None) -> None:
+        """Remember the members of a tie group paged with ``$skip``, and notice when one leaves it.
+
+        :param page: the page just read.
+        :param tie: the group's time when this page belongs to such a walk.
+        """
+        if tie is None and not self.tie_members:
+            return
+        for record in page.incidents:
+            key = _dedup_key(record)
+            if key is None:
+                continue
+            incident_id = key[0].rsplit("@", 1)[0]
+            if tie is not None and key[1] == tie:
+                self.tie_members[incident_id] = tie
+            elif incident_id in self.tie_members and key[1] > self.tie_members[incident_id]:
+                self.shifted.add(self.tie_members.pop(incident_id))
+
+    # -- one batch -------------------------------------------------------------------------------
+
+    def commit(self, page: Page) -> None:
+        """Validate a page and commit it with the watermark that covers it, retrying transient failures.
+
+        :param page: the page.
+        """
+        report = self.report
+        batch = parse_page(page.incidents, known=self.seen)
+        watermark, seen = self.watermark, self.seen
+        if batch.latest is not None:
+            watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
+            self.furthest = (
+                batch.latest if self.furthest is None or batch.latest > self.furthest else self.furthest
+            )
+        if watermark is not None:
+            floor = watermark.ticks - self.overlap_seconds * 10_000_000
+            seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
+        outcome = _retry(
+            lambda: self.store.commit_batch(
+                integration=report.integration,
+                tenant_id=report.tenant_id,
+                versions=batch.versions,
+                quarantined=batch.quarantined,
+                watermark=watermark,
+                seen=seen,
+                overlap_seconds=self.overlap_seconds,
+                lookback_start=self.lookback_start,
+            ),
+            self.retry_delays,
+            self.sleep,
+            report,
+        )
+        # Only what was committed moves the run's state on.
+        self.watermark, self.seen = watermark, seen
+        report.pages += 1
+        report.incidents_seen += batch.rereads + len(batch.versions) + len(batch.quarantined)
+        report.versions_stored += outcome.stored
+        report.duplicates += batch.rereads + len(batch.versions) - outcome.stored
+        report.quarantined += len(batch.quarantined)
+        report.newly_quarantined += outcome.quarantined
+        report.watermark = None if watermark is None else watermark.isoformat()
 
 
 def _retry(
