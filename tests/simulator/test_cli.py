@@ -3,6 +3,10 @@ from __future__ import annotations
 import hashlib
 import json
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +77,39 @@ class TestRestart:
             assert _digest(served.connection["password"]) != secret
         finally:
             assert again.stop() == 0
+
+
+_ORPHAN = """
+import os, sys
+from xops_provider.simulator.process import SimulatorProcess
+print(SimulatorProcess.start(sys.argv[1]).process.pid, flush=True)
+os._exit(0)  # no cleanup: the simulator must notice on its own
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+class TestOrphan:
+    def test_exits_when_its_parent_dies(self, tmp_path):
+        result = subprocess.run(
+            [sys.executable, "-c", _ORPHAN, str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=True,
+        )
+        pid = int(result.stdout.strip())
+        deadline = time.monotonic() + 60
+        while _running(pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _running(pid)
+        assert not (tmp_path / "ready").exists()
 
 
 class TestCommandLine:

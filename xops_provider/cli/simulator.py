@@ -28,6 +28,7 @@ def _serve(args: argparse.Namespace) -> int:
             seed=args.seed,
             faults=faults,
             log_level=args.log_level,
+            exit_with_parent=args.exit_with_parent,
         )
     )
 
@@ -63,4 +64,9 @@ def register(subparsers: Any) -> None:
         "skip_ceiling=1000,token_lifetime=5 (see docs/simulator.md)",
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    serve.add_argument(
+        "--exit-with-parent",
+        action="store_true",
+        help="stop when the process that started the simulator exits (used by test fixtures)",
+    )
     serve.set_defaults(handler=_serve)

@@ -88,6 +88,7 @@ class SimulatorProcess:
         command = [
             sys.executable, "-m", "xops_provider.cli", "simulator", "serve",
             "--port", str(port), "--state-dir", str(state_dir), "--scenario", scenario, "--seed", str(seed),
+            "--exit-with-parent",
         ]  # fmt: skip
         if incidents is not None:
             command += ["--incidents", str(incidents)]

@@ -43,6 +43,7 @@ class ServeOptions:
     :param seed: seeds the scenario and the fault dice.
     :param faults: faults from the start.
     :param log_level: uvicorn's log level.
+    :param exit_with_parent: stop when the process that started the simulator is gone.
     """
 
     state_dir: Path
@@ -53,6 +54,7 @@ class ServeOptions:
     seed: int = 0
     faults: FaultSpec = field(default_factory=FaultSpec)
     log_level: str = "warning"
+    exit_with_parent: bool = False
 
 
 def _write_atomic(path: Path, data: str, *, mode: int = 0o600) -> None:
@@ -111,10 +113,19 @@ def connection(*, base_url: str, secret: str, ca_path: Path) -> dict[str, Any]:
 
 
 class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, *, ready_path: Path, ready: dict[str, Any]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, *, ready_path: Path, ready: dict[str, Any], parent_pid: int | None
+    ) -> None:
         super().__init__(config)
         self._ready_path = ready_path
         self._ready = ready
+        self._parent_pid = parent_pid
+
+    async def on_tick(self, counter: int) -> bool:
+        # A parent killed without cleanup must not leave the simulator running forever.
+        if self._parent_pid is not None and counter % 10 == 0 and os.getppid() != self._parent_pid:
+            self.should_exit = True
+        return await super().on_tick(counter)
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -175,7 +186,8 @@ def serve(options: ServeOptions) -> int:
         server_header=False,
     )
     ready = {"base_url": base_url, "port": port, "pid": os.getpid(), "ca_path": str(tls.ca_path)}
-    server = _Server(config, ready_path=ready_path, ready=ready)
+    parent_pid = os.getppid() if options.exit_with_parent else None
+    server = _Server(config, ready_path=ready_path, ready=ready, parent_pid=parent_pid)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it
     # found: make that handler end the process cleanly, so the ready file is removed and the exit
     # status is 0 for a requested stop.

@@ -38,6 +38,7 @@ class SimulatorState:
     """
 
     def __init__(self, *, secret: str, seed: int = 0, faults: FaultSpec | None = None) -> None:
+        self.base_seed = seed
         self.seed = seed
         self.clock = Clock()
         self.store = IncidentStore(tenant_id=TENANT_ID, clock=self.clock)
@@ -74,12 +75,12 @@ class SimulatorState:
         faults (none by default), counters at zero.
 
         :param name: scenario name.
-        :param seed: scenario and fault seed; the server's seed when omitted.
+        :param seed: scenario and fault seed; the server's ``--seed`` when omitted.
         :param incidents: count for ``generated``.
         :param faults: faults to inject afterwards.
         """
-        if seed is not None:
-            self.seed = seed
+        # Without a seed, a reset goes back to the server's own: never to an earlier test's.
+        self.seed = self.base_seed if seed is None else seed
         choice = self.load(name=name, seed=seed, incidents=incidents)
         self.identity.reset()
         self.faults = FaultInjector(spec=faults or FaultSpec(), seed=self.seed)

@@ -17,10 +17,6 @@ from typing import Any
 from xops_provider.models.timestamps import GraphTime
 
 _INCIDENT_WEB_URL = "https://security.microsoft.com/incidents/{id}?tid={tenant}"
-# What an incident update may touch through Graph's PATCH; the admin API may change anything.
-PATCHABLE_FIELDS = frozenset(
-    {"status", "assignedTo", "classification", "determination", "customTags", "resolvingComment"}
-)
 
 
 def dumps(value: Any) -> str:
@@ -201,8 +197,7 @@ class IncidentStore:
     # -- writing ---------------------------------------------------------------------------------
 
     def new_id(self) -> str:
-        while str(self._next_id) in self.incidents:
-            self._next_id += 1
+        """The next incident id: above every id so far, as Defender numbers them."""
         self._next_id += 1
         return str(self._next_id - 1)
 
@@ -225,6 +220,7 @@ class IncidentStore:
         if not incident_id.isdigit():
             raise ValueError(f"incident ids are numeric strings, got {incident_id!r}")
         body["id"] = incident_id
+        self._next_id = max(self._next_id, int(incident_id) + 1)
         body.setdefault("tenantId", self.tenant_id)
         body.setdefault("incidentWebUrl", _INCIDENT_WEB_URL.format(id=incident_id, tenant=self.tenant_id))
         if not body.get("lastUpdateDateTime"):
