@@ -62,17 +62,22 @@ class TestParsePage:
         assert page_end(page) == GraphTime.parse("2026-03-01T09:00:00Z")
         assert batch.latest == first.last_update
 
-    def test_known_versions_are_counted_not_validated_again(self):
+    def test_known_versions_are_counted_not_validated_again(self, monkeypatch):
+        from xops_provider.sync import engine
+
+        validated: list[Any] = []
+        real = engine._parse_record
+        monkeypatch.setattr(engine, "_parse_record", lambda record: validated.append(record) or real(record))
         page = [
-            {"id": 7, "lastUpdateDateTime": "2026-03-01T10:00:00Z", "alerts": 42},
+            {"id": 7, "lastUpdateDateTime": "2026-03-01T10:00:00Z"},
             {"id": "8", "lastUpdateDateTime": "2026-03-01T11:00:00Z"},
         ]
         known = {f"7@{GraphTime.parse('2026-03-01T10:00:00Z').ticks}"}
         batch = parse_page(page, known=known)
         assert batch.rereads == 1
-        assert batch.quarantined == []
         assert [v.incident_id for v in batch.versions] == ["8"]
-        assert parse_page(page).quarantined[0].record_id == "7"
+        assert validated == [page[1]]
+        assert batch.latest == GraphTime.parse("2026-03-01T11:00:00Z")
 
     @pytest.mark.parametrize(
         ("records", "expected"),
