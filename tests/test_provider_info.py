@@ -154,16 +154,12 @@ class TestAirflowProvidersList:
         assert "xops-provider" in providers
         assert providers["xops-provider"]["version"] == importlib.metadata.version("xops-provider")
 
-    def test_lists_the_connection_type(self):
-        env = {**os.environ, "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR"}
-        result = subprocess.run(
-            [AIRFLOW, "providers", "hooks", "--output", "json"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        assert "ms_tenant" in result.stdout
-        assert "xops_provider.hooks.ms_tenant.MsTenantHook" in result.stdout
+    def test_providers_manager_resolves_the_hook(self):
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        # What Connection.get_hook() uses in a task to turn conn_type into a hook.
+        hook_info = ProvidersManagerTaskRuntime().hooks["ms_tenant"]
+        assert hook_info is not None
+        assert hook_info.hook_class_name == "xops_provider.hooks.ms_tenant.MsTenantHook"
+        assert hook_info.package_name == "xops-provider"
+        assert hook_info.connection_id_attribute_name == "ms_tenant_conn_id"
