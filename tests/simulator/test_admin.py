@@ -194,3 +194,15 @@ class TestScenarioSwitch:
     def test_bad_fault_spec(self, simulator):
         with pytest.raises(SimulatorAdminError, match="unknown fault"):
             simulator.admin.set_faults("teapot=1")
+
+    def test_reset_without_a_seed_returns_to_the_servers_seed(self, simulator):
+        def alert_ids(**seed):
+            simulator.admin.reset(scenario="generated", incidents=5, **seed)
+            return [a["id"] for i in simulator.admin.incidents() for a in i["alerts"]]
+
+        other = alert_ids(seed=9)
+        assert alert_ids() == alert_ids(seed=0) != other
+
+    def test_new_ids_follow_the_scenarios(self, simulator):
+        simulator.admin.load_scenario("generated", incidents=3)
+        assert simulator.admin.create_incident()["id"] == "100004"
