@@ -12,28 +12,40 @@ class TestParseFilter:
         [
             pytest.param(
                 "lastUpdateDateTime ge 2026-03-01T00:00:00Z",
-                [Clause("lastUpdateDateTime", "ge", GraphTime.parse("2026-03-01T00:00:00Z"))],
+                [Clause(field="lastUpdateDateTime", op="ge", value=GraphTime.parse("2026-03-01T00:00:00Z"))],
                 id="datetime",
             ),
             pytest.param(
                 "lastUpdateDateTime gt 2026-03-01T10:00:33.1234567Z",
-                [Clause("lastUpdateDateTime", "gt", GraphTime.parse("2026-03-01T10:00:33.1234567Z"))],
+                [
+                    Clause(
+                        field="lastUpdateDateTime",
+                        op="gt",
+                        value=GraphTime.parse("2026-03-01T10:00:33.1234567Z"),
+                    )
+                ],
                 id="seven-digits",
             ),
             pytest.param(
                 "createdDateTime lt 2026-03-01T10:00:33.1Z and status eq 'active'",
                 [
-                    Clause("createdDateTime", "lt", GraphTime.parse("2026-03-01T10:00:33.1Z")),
-                    Clause("status", "eq", "active"),
+                    Clause(field="createdDateTime", op="lt", value=GraphTime.parse("2026-03-01T10:00:33.1Z")),
+                    Clause(field="status", op="eq", value="active"),
                 ],
                 id="and",
             ),
-            pytest.param("severity ne 'High'", [Clause("severity", "ne", "high")], id="enum-any-case"),
-            pytest.param("(status eq 'resolved')", [Clause("status", "eq", "resolved")], id="parentheses"),
-            pytest.param("assignedTo eq null", [Clause("assignedTo", "eq", None)], id="null"),
+            pytest.param(
+                "severity ne 'High'", [Clause(field="severity", op="ne", value="high")], id="enum-any-case"
+            ),
+            pytest.param(
+                "(status eq 'resolved')",
+                [Clause(field="status", op="eq", value="resolved")],
+                id="parentheses",
+            ),
+            pytest.param("assignedTo eq null", [Clause(field="assignedTo", op="eq", value=None)], id="null"),
             pytest.param(
                 "assignedTo eq 'o''brien@contoso.com'",
-                [Clause("assignedTo", "eq", "o'brien@contoso.com")],
+                [Clause(field="assignedTo", op="eq", value="o'brien@contoso.com")],
                 id="escaped-quote",
             ),
         ],

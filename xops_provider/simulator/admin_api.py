@@ -232,7 +232,7 @@ async def add_certificate(client_id: str, body: CertificateRequest, request: Req
     app = sim.identity.app(client_id)
     if client_id != CLIENT_ID and not app.roles:
         app.roles = DEFAULT_ROLES
-    registered = Certificate(certificate)
+    registered = Certificate(certificate=certificate)
     app.certificates.append(registered)
     return registered.describe()
 

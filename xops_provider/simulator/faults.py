@@ -29,7 +29,7 @@ class FaultSpecError(ValueError):
     """A ``--faults`` string that cannot be understood."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Trigger:
     """When a fault fires: at a rate, or for the next ``count`` requests.
 
@@ -89,7 +89,7 @@ def _non_negative_int(name: str, text: str) -> int:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FaultSpec:
     """The configured faults; the default injects nothing.
 

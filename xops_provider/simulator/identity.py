@@ -26,7 +26,7 @@ JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _ASSERTION_ALGORITHMS = ["RS256", "PS256"]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Certificate:
     """A certificate registered on an app (its public key verifies client assertions).
 
@@ -56,7 +56,7 @@ def _b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class App:
     """An app registration with its credentials and consented application permissions.
 
@@ -77,7 +77,7 @@ class App:
     consent: str = "grant"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssuedToken:
     """What an opaque access token stands for.
 

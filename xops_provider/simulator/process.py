@@ -27,7 +27,7 @@ class SimulatorStartError(RuntimeError):
     """The simulator exited or did not become ready in time."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SimulatorProcess:
     """A running simulator.
 

@@ -31,7 +31,7 @@ CONNECTION_FILE = "connection.json"
 SECRET_FILE = "client-secret"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServeOptions:
     """How to run the simulator.
 

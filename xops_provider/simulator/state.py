@@ -13,7 +13,7 @@ from xops_provider.simulator.identity import Identity
 from xops_provider.simulator.store import Clock, IncidentStore
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ScenarioChoice:
     """The scenario last loaded.
 

@@ -52,7 +52,7 @@ class AlertNotFound(KeyError):
     """No alert with that id."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StoredAlert:
     """One alert, as the JSON Graph would send, compressed: evidence-heavy alerts are several
     kilobytes each, and a page needs only a hundred of them at a time.
@@ -77,7 +77,7 @@ class StoredAlert:
         return json.loads(self.json())
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class StoredIncident:
     """One incident: its own properties (without ``alerts``) and the ids of its alerts.
 

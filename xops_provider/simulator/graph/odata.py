@@ -69,7 +69,7 @@ class ODataError(ValueError):
         self.code = code
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Clause:
     """``field op value``.
 
@@ -201,7 +201,7 @@ def _enum_rank(field: str, value: Any) -> int:
     return len(members)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CompiledFilter:
     """A parsed filter, split into the part the time index answers and a residual predicate.
 
@@ -281,7 +281,7 @@ def _tighter_upper(new: tuple[int, bool], old: tuple[int, bool]) -> bool:
     return (new[0], new[1]) < (old[0], old[1])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IncidentQuery:
     """The query options of one list request.
 

@@ -92,7 +92,7 @@ class Dice:
         return value[:1].upper() + value[1:] if self.chance(rate) else value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Person:
     """A mailbox owner in the simulated tenant.
 
@@ -153,7 +153,7 @@ def _evidence(
     }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """One delivered copy of a mail (one recipient), as ``analyzedMessageEvidence`` describes it.
 
@@ -388,7 +388,7 @@ def process(
     )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AlertTimes:
     """The timestamps of one alert, as Graph text.
 
