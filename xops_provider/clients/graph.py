@@ -364,13 +364,17 @@ class GraphClient:
 
             if attempt >= self._max_retries:
                 raise retryable
+            # Graph asking us to wait is routine; anything else deserves a warning.
+            level = logging.INFO
             if wait is not None:
                 self._count(throttled_waits=1, throttled_seconds=wait)
             else:
                 wait = self._backoff_delay(attempt)
+                level = logging.WARNING
             self._count(retries=1)
             attempt += 1
-            log.warning(
+            log.log(
+                level,
                 "Graph %s %s: %s; retry %d/%d in %.2fs",
                 method,
                 path,
