@@ -118,6 +118,9 @@ class TestSecret:
             ),
             pytest.param({"scope": None}, 400, "invalid_request", 90014, id="no-scope"),
             pytest.param(
+                {"scope": "https://127.0.0.1/Incident.Read"}, 400, "invalid_scope", 1002012, id="not-default"
+            ),
+            pytest.param(
                 {"client_id": str(uuid.uuid4())}, 400, "unauthorized_client", 700016, id="unknown-app"
             ),
             pytest.param({"client_secret": None}, 401, "invalid_client", 7000216, id="no-credential"),

@@ -437,13 +437,24 @@ def _check_scope(request: Request, scope: str | None) -> None:
             code=90014,
             description="The required field 'scope' is missing from the credential.",
         )
-    expected = f"{base_url(request)}/.default".lower()
     resources = [item for item in scope.split() if item not in ("openid", "profile", "offline_access")]
-    if len(resources) != 1 or resources[0].lower().replace("//.default", "/.default") != expected:
+    if len(resources) == 1 and not resources[0].endswith("/.default"):
         raise _Refusal(
             status=400,
             error="invalid_scope",
-            code=1002012 if len(resources) == 1 and not resources[0].endswith("/.default") else 70011,
+            code=1002012,
+            description=(
+                f"The provided value for scope {scope} is not valid. Client credential flows must have a "
+                "scope value with /.default suffixed to the resource identifier (application ID URI)."
+            ),
+        )
+    # Graph's resource is the simulator itself, as the connection's graph_endpoint says.
+    expected = f"{base_url(request)}/.default".lower()
+    if len(resources) != 1 or resources[0].lower() != expected:
+        raise _Refusal(
+            status=400,
+            error="invalid_scope",
+            code=70011,
             description=(
                 f"The provided value for the input parameter 'scope' is not valid. The scope {scope} is not "
                 "valid."
