@@ -75,7 +75,8 @@ def _start(state_dir: Path) -> tuple[ThreadingHTTPServer, ScriptedServer]:
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
+            if "Content-Length" not in headers:
+                self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 

@@ -178,3 +178,21 @@ class TestRetryRulesOnScriptedAnswers:
         ceilings = [min(2.0, 0.5 * 2**attempt) for attempt in range(6)]
         for wait, ceiling in zip(waits, ceilings, strict=True):
             assert ceiling / 2 <= wait <= ceiling
+
+    def test_body_cut_off_mid_transfer_is_retried(self, scripted_server_factory):
+        graph = scripted_server_factory("graph")
+        answers = iter(
+            [
+                # Content-Length promises more than is sent, then the connection closes.
+                (
+                    200,
+                    {"Content-Type": "application/json", "Content-Length": "500", "Connection": "close"},
+                    b'{"va',
+                ),
+                json_answer(200, {"value": []}),
+            ]
+        )
+        graph.responder = lambda _h: next(answers)
+        client = _client(graph.base_url, graph.ca_path)
+        assert client.get(INCIDENTS_PATH) == {"value": []}
+        assert client.counters.retries == 1

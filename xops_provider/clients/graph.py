@@ -320,6 +320,16 @@ class GraphClient:
                 if method not in _IDEMPOTENT and not _is_connect_failure(err):
                     raise GraphUnreachableError(f"{method} {path}: the connection broke") from None
                 retryable = GraphUnreachableError(f"cannot reach {self._origin[1]}: {_reason(err)}")
+            except (
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as err:
+                # The answer broke off mid-body: as transient as a truncated JSON document.
+                if method not in _IDEMPOTENT:
+                    raise GraphInvalidResponseError(f"{method} {path}: the answer broke off") from None
+                retryable = GraphInvalidResponseError(
+                    f"{method} {path}: the answer broke off ({type(err).__name__})"
+                )
             except requests.RequestException as err:
                 raise GraphUnreachableError(f"{method} {path} failed: {type(err).__name__}") from None
             else:
