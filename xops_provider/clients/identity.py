@@ -111,9 +111,11 @@ def parse_verify(value: Any) -> Verify:
 
     :param value: the raw value; ``None`` or ``""`` mean ``True``.
     """
-    if value is None or value == "" or isinstance(value, bool):
-        return True if value in (None, "") else value
-    text = str(value).strip()
+    if isinstance(value, bool):
+        return value
+    text = "" if value is None else str(value).strip()
+    if not text:
+        return True
     if text.lower() in ("true", "yes", "1"):
         return True
     if text.lower() in ("false", "no", "0"):
