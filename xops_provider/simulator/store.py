@@ -32,7 +32,9 @@ class Clock:
         self._last = 0
 
     def now(self) -> GraphTime:
-        ticks = GraphTime.from_datetime(dt.datetime.now(dt.UTC)).ticks
+        # The wall clock has microseconds, Graph has 100 ns ticks: fill the seventh digit, so that a
+        # client which drops it cannot pass unnoticed.
+        ticks = GraphTime.from_datetime(dt.datetime.now(dt.UTC)).ticks + 7
         self._last = max(ticks, self._last + 1)
         return GraphTime(self._last)
 

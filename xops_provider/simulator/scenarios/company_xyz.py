@@ -9,7 +9,9 @@ same sender hits three people, one of whom reports it.
 
 from __future__ import annotations
 
-from xops_provider.models.timestamps import GraphTime
+import hashlib
+
+from xops_provider.models.timestamps import TICKS_PER_SECOND, GraphTime
 from xops_provider.simulator.scenarios import builders as b
 from xops_provider.simulator.store import IncidentStore
 
@@ -70,7 +72,9 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
     start = now.shift(seconds=-60 * _HOUR)
 
     def at(hours: float, *, digits: int = 7) -> str:
-        ticks = b.coarsen(start.shift(seconds=hours * _HOUR).ticks, digits)
+        # Sub-second parts as varied as real ones, but the same for the same moment of the story.
+        jitter = int(hashlib.sha256(f"{hours}".encode()).hexdigest()[:8], 16) % TICKS_PER_SECOND
+        ticks = b.coarsen(start.shift(seconds=hours * _HOUR).ticks + jitter, digits)
         return b.graph_time(ticks, digits=digits)
 
     def message(recipient: str, *, subject: str, link: str, sender_ip: str, hours: float) -> b.Message:
