@@ -52,7 +52,7 @@ def synced(url: str, *, integration: str = "default", **hook_kwargs: Any) -> Syn
         return hook.sync(store=store, integration=integration, lookback=LOOKBACK)
     finally:
         store.close()
-        hook.get_graph_client().close()
+        hook.close()
 
 
 def audit(url: str, *, integration: str = "default", capsys: Any = None) -> tuple[int, str]:

@@ -93,7 +93,7 @@ class TestHelpers:
 def hook(simulator):
     hook = DefenderIncidentsHook(backoff=0.01, max_retries=3)
     yield hook
-    hook.get_graph_client().close()
+    hook.close()
 
 
 EPOCH = GraphTime.parse("2000-01-01T00:00:00Z")

@@ -92,7 +92,7 @@ def audit_command(args: argparse.Namespace) -> int:
             stored[incident_id] = head.last_update
     finally:
         store.close()
-        hook.get_graph_client().close()
+        hook.close()
     report = compare(graph=listing, stored=stored, since=since)
     print(f"integration: {terminal_safe(args.integration)}")
     for line in report.render().splitlines():

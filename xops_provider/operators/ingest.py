@@ -66,7 +66,7 @@ class DefenderIncidentIngestOperator(BaseOperator):
             )
         finally:
             store.close()
-            hook.get_graph_client().close()
+            hook.close()
         result = ingest_summary(report.to_xcom(), expand_fallback_pages=hook.fallback_pages)
         self.log.info("Ingest %s: %s", self.integration, result)
         return result

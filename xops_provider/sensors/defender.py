@@ -171,7 +171,7 @@ class DefenderIncidentSensor(BaseSensorOperator):
             )
         finally:
             store.close()
-            hook.get_graph_client().close()
+            hook.close()
         summary = probe.summary()
         self.log.info("Checked %(checked)d incident(s): %(unseen)d not stored yet", summary)
         return PokeReturnValue(is_done=bool(probe.unseen), xcom_value=summary)

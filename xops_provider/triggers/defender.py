@@ -92,7 +92,7 @@ def _close(hook: DefenderIncidentsHook | None, store: Any) -> None:
     if store is not None and hasattr(store, "close"):
         store.close()
     if hook is not None:
-        hook.get_graph_client().close()
+        hook.close()
 
 
 class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
