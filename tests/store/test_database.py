@@ -237,3 +237,19 @@ class TestSchemaMatchesModels:
             )
             assert compare_metadata(context, metadata) == []
         engine.dispose()
+
+
+class TestUpgradeShortcut:
+    def test_store_at_head_takes_no_lock(self, store_url, monkeypatch):
+        from xops_provider.store import database
+
+        engine = create_store_engine(store_url)
+        upgrade_schema(engine)
+
+        def no_lock(*_args, **_kwargs):
+            raise AssertionError("the migration lock was taken for a store at head")
+
+        monkeypatch.setattr(database, "named_lock", no_lock)
+        upgrade_schema(engine)
+        assert database.head_revision() == "0001"
+        engine.dispose()

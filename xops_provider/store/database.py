@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -20,9 +21,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import StaticPool
+
+from xops_provider.store.tables import VERSION_TABLE
 
 #: The hook's own connection type; its backend is read from the fields (see ``_store_backend``).
 STORE_CONN_TYPE = "xops_store"
@@ -276,14 +281,32 @@ def _wait_or_raise(deadline: float | None, name: str, poll: float) -> None:
     time.sleep(poll)
 
 
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return config
+
+
+@functools.cache
+def head_revision() -> str:
+    """The latest revision the package ships."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    if head is None:
+        raise RuntimeError("the store's migrations have no head revision")
+    return head
+
+
 def upgrade_schema(engine: Engine) -> None:
     """Bring the schema to the latest revision; safe to run twice or from two processes at once.
 
+    A store already at the latest revision costs one query: no lock is taken.
+
     :param engine: the store engine.
     """
+    if schema_revision(engine) == head_revision():
+        return
     with named_lock(engine, "migrate"), writer(engine).begin() as conn:
-        config = Config()
-        config.set_main_option("script_location", str(_MIGRATIONS))
+        config = _alembic_config()
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
 
@@ -293,9 +316,5 @@ def schema_revision(engine: Engine) -> str | None:
 
     :param engine: the store engine.
     """
-    from alembic.runtime.migration import MigrationContext
-
-    from xops_provider.store.tables import VERSION_TABLE
-
     with engine.connect() as conn:
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
