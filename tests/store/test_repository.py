@@ -408,3 +408,21 @@ class TestListStories:
         assert store.criticality_counts() == {4: 3, 3: 3, 2: 3, 1: 3}
         assert store.criticality_counts(open_only=True, integration="a") == {4: 2, 3: 1, 2: 1, 1: 1}
         assert sum(store.criticality_counts(open_only=True).values()) == 9
+
+
+class TestConcurrentSaves:
+    def test_two_writers_saving_one_story(self, store):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def save(n: int) -> None:
+            entities = [{"type": "user", "value": f"u{k}@c.com", "roles": [str(n)]} for k in range(n % 3 + 1)]
+            store.save_stories(
+                integration="d", stories=[story("1", entities=entities)], produced_version_ids=[]
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(save, range(40)))
+        with store.engine.connect() as conn:
+            values = sorted(conn.execute(select(t.story_entities.c.value)).scalars())
+        saved = store.get_story(f"mdo:{TENANT}:1")
+        assert values == sorted(e["value"] for e in saved["entities"])

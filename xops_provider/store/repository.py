@@ -657,7 +657,18 @@ class Store:
                     conn.execute(delete(se).where(se.c.story_id.in_(chunk)))
                 flat = [entity for story_id in ids for entity in entities[story_id]]
                 if flat:
-                    conn.execute(self._insert(se), flat)
+                    entities_insert = self._insert(se)
+                    # An upsert, so that two producers saving one story at once cannot collide.
+                    conn.execute(
+                        entities_insert.on_conflict_do_update(
+                            index_elements=["story_id", "type", "value"],
+                            set_={
+                                "roles": entities_insert.excluded.roles,
+                                "verdict": entities_insert.excluded.verdict,
+                            },
+                        ),
+                        flat,
+                    )
             for chunk in _chunks(list(dict.fromkeys(produced_version_ids))):
                 conn.execute(update(raw).where(raw.c.id.in_(chunk)).values(produced=True))
 
