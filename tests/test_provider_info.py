@@ -163,3 +163,23 @@ class TestAirflowProvidersList:
         assert hook_info.hook_class_name == "xops_provider.hooks.ms_tenant.MsTenantHook"
         assert hook_info.package_name == "xops-provider"
         assert hook_info.connection_id_attribute_name == "ms_tenant_conn_id"
+
+
+class TestHookMetaRoute:
+    def test_ui_route_renders_the_form(self, airflow_cli, monkeypatch):
+        """``GET /ui/connections/hook_meta`` on the real API app (needs the migrated metadata DB)."""
+        from fastapi.testclient import TestClient
+
+        monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
+        from airflow.api_fastapi.app import create_app
+
+        with TestClient(create_app()) as client:
+            response = client.get("/ui/connections/hook_meta")
+        assert response.status_code == 200, response.text[:500]
+        (meta,) = [item for item in response.json() if item["connection_type"] == "ms_tenant"]
+        assert meta["hook_name"] == MsTenantHook.hook_name
+        assert meta["standard_fields"]["login"]["title"] == "Client (application) ID"
+        assert meta["standard_fields"]["password"]["title"] == "Client secret"
+        assert meta["standard_fields"]["host"]["hidden"] is True
+        for field in OPTIONAL_FIELDS:
+            assert "null" in meta["extra_fields"][field]["schema"]["type"], field
