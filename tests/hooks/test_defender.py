@@ -97,6 +97,7 @@ def hook(simulator):
 
 
 EPOCH = GraphTime.parse("2000-01-01T00:00:00Z")
+LIST_ROUTE = "/v1.0/security/incidents"
 
 
 class TestPageSource:
@@ -225,9 +226,9 @@ class TestReadAhead:
         for read_ahead in (False, True):
             store = Store.open(f"sqlite:///{tmp_path}/{read_ahead}.db")
             hook = DefenderIncidentsHook(read_ahead=read_ahead)
-            before = simulator.admin.count(method="GET")
+            before = simulator.admin.count(route=LIST_ROUTE)
             report = hook.sync(store=store, integration="ra", lookback=dt.timedelta(days=3650))
-            used[read_ahead] = simulator.admin.count(method="GET") - before
+            used[read_ahead] = simulator.admin.count(route=LIST_ROUTE) - before
             hook.close()
             store.close()
             assert report.versions_stored == 260
