@@ -19,7 +19,7 @@ import datetime as dt
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
@@ -30,6 +30,9 @@ from xops_provider.hooks.defender import (
     DefenderIncidentsHook,
     UnseenProbe,
 )
+
+if TYPE_CHECKING:
+    from xops_provider.store import Store
 
 DEFAULT_STORE_CONN_ID = "xops_store"
 #: Announced keys an event trigger remembers; far more than one poll's window ever holds.
@@ -42,11 +45,12 @@ class _ProbeMixin:
     integration: str
     ms_tenant_conn_id: str
     xops_store_conn_id: str
+    poll_interval: float
     lookback_seconds: float
     overlap_seconds: float
     top: int
 
-    async def _open(self) -> tuple[DefenderIncidentsHook, Any]:
+    async def _open(self) -> tuple[DefenderIncidentsHook, Store]:
         from airflow.sdk import BaseHook
 
         from xops_provider.hooks.store import StoreHook
@@ -65,7 +69,7 @@ class _ProbeMixin:
         return hook, store
 
     def _probe(
-        self, hook: DefenderIncidentsHook, store: Any, ignore: frozenset[str] = frozenset()
+        self, hook: DefenderIncidentsHook, store: Store, ignore: frozenset[str] = frozenset()
     ) -> UnseenProbe:
         return hook.find_unseen(
             store=store,
@@ -81,15 +85,15 @@ class _ProbeMixin:
             "integration": self.integration,
             "ms_tenant_conn_id": self.ms_tenant_conn_id,
             "xops_store_conn_id": self.xops_store_conn_id,
-            "poll_interval": self.poll_interval,  # type: ignore[attr-defined]
+            "poll_interval": self.poll_interval,
             "lookback_seconds": self.lookback_seconds,
             "overlap_seconds": self.overlap_seconds,
             "top": self.top,
         }
 
 
-def _close(hook: DefenderIncidentsHook | None, store: Any) -> None:
-    if store is not None and hasattr(store, "close"):
+def _close(hook: DefenderIncidentsHook | None, store: Store | None) -> None:
+    if store is not None:
         store.close()
     if hook is not None:
         hook.close()
@@ -144,7 +148,8 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check every ``poll_interval`` seconds until something is new or ``end_time`` passes."""
-        hook = store = None
+        hook: DefenderIncidentsHook | None = None
+        store: Store | None = None
         try:
             hook, store = await self._open()
             while True:
@@ -212,7 +217,8 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll forever; yield one event per batch of newly seen versions."""
         announced: OrderedDict[str, None] = OrderedDict()
-        hook = store = None
+        hook: DefenderIncidentsHook | None = None
+        store: Store | None = None
         try:
             hook, store = await self._open()
             while True:
