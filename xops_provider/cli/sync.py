@@ -55,6 +55,7 @@ def audit_command(args: argparse.Namespace) -> int:
     now = GraphTime.from_datetime(dt.datetime.now(dt.UTC))
     try:
         hook = DefenderIncidentsHook(ms_tenant_conn_id=args.conn_id, connection=get_connection(args.conn_id))
+        connection_tenant = hook.tenant_id  # a malformed connection fails here, before any I/O
         try:
             store_connection = get_connection(args.store_conn_id)
         except ConnectionNotFound:
@@ -77,7 +78,7 @@ def audit_command(args: argparse.Namespace) -> int:
             since = state.lookback_start
         else:
             since = now.shift(seconds=-DEFAULT_LOOKBACK.total_seconds())
-        tenant_id = state.tenant_id if state is not None else hook.tenant_id
+        tenant_id = state.tenant_id if state is not None else connection_tenant
         try:
             listing = list(hook.iter_versions(since=since))
         except GraphError as err:
