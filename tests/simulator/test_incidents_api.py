@@ -45,6 +45,11 @@ class TestListing:
         assert len(body["value"]) == 30
         assert "@odata.nextLink" not in body
 
+    def test_top_zero_has_no_next_link(self, graph):
+        body = graph.list(**{"$top": "0", "$count": "true"}).json()
+        assert (body["value"], body["@odata.count"]) == ([], 130)
+        assert "@odata.nextLink" not in body
+
     def test_top_defaults_to_fifty(self, graph):
         assert len(graph.list().json()["value"]) == 50
 

@@ -121,7 +121,8 @@ async def list_incidents(request: Request) -> Response:
         skip=query.skip,
     )
     page = list(islice(matches, query.top + 1))
-    more = len(page) > query.top
+    # $top=0 asks for nothing; a next link there would send a client round in circles.
+    more = query.top > 0 and len(page) > query.top
     page = page[: query.top]
     limit = sim.faults.spec.expand500
     if query.expand and limit is not None and any(len(i.alert_ids) > limit for i in page):
