@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine, Table, case, delete, func, or_, select, tuple_, update
+from sqlalchemy import Connection, Engine, Table, case, delete, false, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -540,20 +540,34 @@ class Store:
     def pending_incidents(self, *, integration: str, limit: int) -> list[tuple[str, str]]:
         """``(tenant_id, incident_id)`` pairs with stored versions no story reflects yet, oldest first.
 
+        Reads the unproduced versions in id order through the queue's partial index, so a pair's
+        first row is its oldest pending version and a call costs about ``limit`` rows, however long
+        the queue.
+
         :param integration: the integration.
         :param limit: at most this many pairs.
         """
         raw = t.raw_incident_versions
-        first = func.min(raw.c.id).label("first")
-        query = (
-            select(raw.c.tenant_id, raw.c.incident_id, first)
-            .where(raw.c.integration == integration, raw.c.produced.is_(False))
-            .group_by(raw.c.tenant_id, raw.c.incident_id)
-            .order_by(first)
-            .limit(limit)
-        )
+        pairs: dict[tuple[str, str], None] = {}
+        after = 0
+        chunk = max(limit * 2, 100)
         with self.engine.connect() as conn:
-            return [(row.tenant_id, row.incident_id) for row in conn.execute(query)]
+            while len(pairs) < limit:
+                rows = conn.execute(
+                    select(raw.c.id, raw.c.tenant_id, raw.c.incident_id)
+                    # Spelled as the index predicate, so that both planners pick the partial index.
+                    .where(raw.c.integration == integration, raw.c.produced == false(), raw.c.id > after)
+                    .order_by(raw.c.id)
+                    .limit(chunk)
+                ).all()
+                for row in rows:
+                    pairs.setdefault((row.tenant_id, row.incident_id))
+                    if len(pairs) == limit:
+                        break
+                if len(rows) < chunk:
+                    break
+                after = rows[-1].id
+        return list(pairs)
 
     def incident_versions(
         self, *, tenant_id: str, incident_ids: Sequence[str]
@@ -876,7 +890,7 @@ class Store:
         raw, st = t.raw_incident_versions, t.stories
         queries = {
             "raw_versions": select(func.count()).select_from(raw),
-            "pending_versions": select(func.count()).select_from(raw).where(raw.c.produced.is_(False)),
+            "pending_versions": select(func.count()).select_from(raw).where(raw.c.produced == false()),
             "incidents": select(func.count()).select_from(t.incidents),
             "stories": select(func.count()).select_from(st),
             "open_stories": select(func.count()).select_from(st).where(st.c.is_open.is_(True)),
