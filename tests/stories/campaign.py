@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from xops_provider.models.incident import Incident
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.ports import IncidentVersion
-from xops_provider.stories.versions import validate_payload
 
 TENANT = "xyz-tenant"
 INTEGRATION = "default"
@@ -211,7 +211,7 @@ def incident(
 
 def version_of(payload: dict[str, Any], *, version_id: int, tenant_id: str = TENANT) -> IncidentVersion:
     """A stored version; ``received_at`` is derived from the payload so it is stable in tests."""
-    parsed, _ = validate_payload(payload)
+    parsed = Incident.model_validate(payload)
     return IncidentVersion(
         version_id=version_id,
         tenant_id=tenant_id,

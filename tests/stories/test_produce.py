@@ -163,7 +163,7 @@ class TestQueue:
 
     def test_bad_merged_incident_does_not_block_its_survivor(self, repo: InMemoryStoryRepository) -> None:
         bad = simple_mdo_incident("292", minute=15, recipient="x@xyz.example")
-        bad["comments"] = "not a list"
+        bad["alerts"] = ["not an object"]
         repo.store_raw(bad, tenant_id=TENANT, incident_id="292", last_update=at(15), received_at=at(16))
         ingest(
             repo,
@@ -174,7 +174,7 @@ class TestQueue:
         )
         report = produce(repo, integration=INTEGRATION, batch_size=10)
         assert [(f.incident_id, f.version_ids) for f in report.failures] == [("292", (1, 3))]
-        assert "comments" in report.failures[0].reason
+        assert "alert 0 is not an object" in report.failures[0].reason
         survivor = repo.stories["mdo:xyz-tenant:291"]
         assert survivor["folded_incident_ids"] == []
         assert survivor["alert_count"] == 1

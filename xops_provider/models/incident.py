@@ -8,9 +8,9 @@ models accept all of that, normalise what the product relies on, and keep every 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 
@@ -61,13 +61,29 @@ def blank_to_none(value: Any) -> Any:
     return value
 
 
+def loose_str(value: Any) -> str | None:
+    """An optional text field read leniently: blank is missing, a number is its text, and a wrongly
+    typed value (object, array, boolean) is missing too. Such a field must not cost the whole incident:
+    the raw payload keeps it exactly as received.
+    """
+    value = blank_to_none(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+LooseStr = Annotated[str | None, BeforeValidator(loose_str)]
+
+
 def normalize_enum(kind: str, value: Any) -> str | None:
     """Graph's camelCase member for a value in any case; unknown members are kept, trimmed.
 
     :param kind: which enumeration (a key of ``_ENUMS``).
     :param value: the value as received.
     """
-    value = blank_to_none(value)
+    value = loose_str(value)
     if value is None:
         return None
     text = str(value).strip()
@@ -82,13 +98,36 @@ def _parse_time(value: Any) -> GraphTime | None:
 
 
 def _as_list(value: Any) -> list[Any]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, dict):
-        return [value]
+    """A collection read leniently: a lone object or text becomes a one-item list, and anything else
+    that is not a list is empty."""
     if isinstance(value, list):
         return value
-    raise ValueError(f"expected a list, got {type(value).__name__}")
+    if isinstance(value, dict) or (isinstance(value, str) and value.strip()):
+        return [value]
+    return []
+
+
+def _objects(value: Any) -> list[Any]:
+    """A collection of objects (evidence, comments): items that are not objects are skipped."""
+    return [item for item in _as_list(value) if isinstance(item, dict)]
+
+
+def _alert_objects(value: Any) -> list[Any]:
+    """Alerts are what a story is made of: one that is not an object makes the record malformed."""
+    if value is None or value == "":
+        return []
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise ValueError(f"alerts must be a list of objects, got {type(value).__name__}")
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ValueError(f"alert {index} is not an object (got {type(item).__name__})")
+    return items
+
+
+def _texts(value: Any) -> list[str]:
+    """A collection of strings (roles, tags, techniques): blanks and non-text items are skipped."""
+    return [text for item in _as_list(value) if (text := loose_str(item)) is not None]
 
 
 def evidence_kind(odata_type: Any) -> str:
@@ -144,10 +183,10 @@ class _GraphModel(BaseModel):
 class Evidence(_GraphModel):
     """One evidence item; every key is kept, only the common ones are typed."""
 
-    odata_type: str | None = Field(default=None, alias="@odata.type")
+    odata_type: LooseStr = Field(default=None, alias="@odata.type")
     created: GraphTime | None = Field(default=None, alias="createdDateTime")
-    verdict: str | None = None
-    remediation_status: str | None = Field(default=None, alias="remediationStatus")
+    verdict: LooseStr = None
+    remediation_status: LooseStr = Field(default=None, alias="remediationStatus")
     roles: list[str] = Field(default_factory=list)
     detailed_roles: list[str] = Field(default_factory=list, alias="detailedRoles")
     tags: list[str] = Field(default_factory=list)
@@ -169,22 +208,17 @@ class Evidence(_GraphModel):
     def _verdict(cls, value: Any) -> str | None:
         return normalize_enum("verdict", value)
 
-    @field_validator("remediation_status", mode="before")
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return blank_to_none(value)
-
     @field_validator("roles", "detailed_roles", "tags", mode="before")
     @classmethod
-    def _list(cls, value: Any) -> list[Any]:
-        return [v for v in _as_list(value) if blank_to_none(v) is not None]
+    def _list(cls, value: Any) -> list[str]:
+        return _texts(value)
 
 
 class Comment(_GraphModel):
     """An incident or alert comment (older payloads say ``createdBy``/``createdTime``)."""
 
-    comment: str | None = None
-    created_by: str | None = Field(default=None, alias="createdByDisplayName")
+    comment: LooseStr = None
+    created_by: LooseStr = Field(default=None, alias="createdByDisplayName")
     created: GraphTime | None = Field(default=None, alias="createdDateTime")
 
     @model_validator(mode="before")
@@ -209,22 +243,22 @@ class Alert(_GraphModel):
     """An alert (alerts_v2 shape), as expanded inside an incident."""
 
     id: str
-    incident_id: str | None = Field(default=None, alias="incidentId")
-    provider_alert_id: str | None = Field(default=None, alias="providerAlertId")
-    title: str | None = None
-    description: str | None = None
-    status: str | None = None
-    severity: str | None = None
-    classification: str | None = None
-    determination: str | None = None
-    service_source: str | None = Field(default=None, alias="serviceSource")
-    detection_source: str | None = Field(default=None, alias="detectionSource")
-    product_name: str | None = Field(default=None, alias="productName")
-    category: str | None = None
+    incident_id: LooseStr = Field(default=None, alias="incidentId")
+    provider_alert_id: LooseStr = Field(default=None, alias="providerAlertId")
+    title: LooseStr = None
+    description: LooseStr = None
+    status: LooseStr = None
+    severity: LooseStr = None
+    classification: LooseStr = None
+    determination: LooseStr = None
+    service_source: LooseStr = Field(default=None, alias="serviceSource")
+    detection_source: LooseStr = Field(default=None, alias="detectionSource")
+    product_name: LooseStr = Field(default=None, alias="productName")
+    category: LooseStr = None
     mitre_techniques: list[str] = Field(default_factory=list, alias="mitreTechniques")
-    threat_display_name: str | None = Field(default=None, alias="threatDisplayName")
-    threat_family_name: str | None = Field(default=None, alias="threatFamilyName")
-    alert_web_url: str | None = Field(default=None, alias="alertWebUrl")
+    threat_display_name: LooseStr = Field(default=None, alias="threatDisplayName")
+    threat_family_name: LooseStr = Field(default=None, alias="threatFamilyName")
+    alert_web_url: LooseStr = Field(default=None, alias="alertWebUrl")
     created: GraphTime | None = Field(default=None, alias="createdDateTime")
     last_update: GraphTime | None = Field(default=None, alias="lastUpdateDateTime")
     first_activity: GraphTime | None = Field(default=None, alias="firstActivityDateTime")
@@ -240,30 +274,14 @@ class Alert(_GraphModel):
     @field_validator("id", "incident_id", mode="before")
     @classmethod
     def _id(cls, value: Any) -> Any:
-        value = blank_to_none(value)
-        return None if value is None else str(value).strip()
-
-    @field_validator(
-        "title",
-        "description",
-        "provider_alert_id",
-        "determination",
-        "detection_source",
-        "product_name",
-        "category",
-        "threat_display_name",
-        "threat_family_name",
-        mode="before",
-    )
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return blank_to_none(value)
+        value = None if isinstance(value, bool) else loose_str(value)
+        return None if value is None else value.strip()
 
     @field_validator("alert_web_url", mode="before")
     @classmethod
-    def _url(cls, value: Any) -> Any:
-        value = blank_to_none(value)
-        return value.strip() if isinstance(value, str) else value
+    def _url(cls, value: Any) -> str | None:
+        value = loose_str(value)
+        return value.strip() if value is not None else None
 
     @field_validator("status", mode="before")
     @classmethod
@@ -293,10 +311,15 @@ class Alert(_GraphModel):
         except InvalidTimestamp:
             return None
 
-    @field_validator("evidence", "comments", "mitre_techniques", mode="before")
+    @field_validator("evidence", "comments", mode="before")
     @classmethod
     def _list(cls, value: Any) -> list[Any]:
-        return _as_list(value)
+        return _objects(value)
+
+    @field_validator("mitre_techniques", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> list[str]:
+        return _texts(value)
 
 
 class Incident(_GraphModel):
@@ -305,22 +328,22 @@ class Incident(_GraphModel):
 
     id: str
     last_update: GraphTime = Field(alias="lastUpdateDateTime")
-    tenant_id: str | None = Field(default=None, alias="tenantId")
-    display_name: str | None = Field(default=None, alias="displayName")
-    status: str | None = None
-    severity: str | None = None
-    classification: str | None = None
-    determination: str | None = None
+    tenant_id: LooseStr = Field(default=None, alias="tenantId")
+    display_name: LooseStr = Field(default=None, alias="displayName")
+    status: LooseStr = None
+    severity: LooseStr = None
+    classification: LooseStr = None
+    determination: LooseStr = None
     created: GraphTime | None = Field(default=None, alias="createdDateTime")
-    assigned_to: str | None = Field(default=None, alias="assignedTo")
-    incident_web_url: str | None = Field(default=None, alias="incidentWebUrl")
-    redirect_incident_id: str | None = Field(default=None, alias="redirectIncidentId")
+    assigned_to: LooseStr = Field(default=None, alias="assignedTo")
+    incident_web_url: LooseStr = Field(default=None, alias="incidentWebUrl")
+    redirect_incident_id: LooseStr = Field(default=None, alias="redirectIncidentId")
     custom_tags: list[str] = Field(default_factory=list, alias="customTags")
     system_tags: list[str] = Field(default_factory=list, alias="systemTags")
-    description: str | None = None
-    summary: str | None = None
-    resolving_comment: str | None = Field(default=None, alias="resolvingComment")
-    last_modified_by: str | None = Field(default=None, alias="lastModifiedBy")
+    description: LooseStr = None
+    summary: LooseStr = None
+    resolving_comment: LooseStr = Field(default=None, alias="resolvingComment")
+    last_modified_by: LooseStr = Field(default=None, alias="lastModifiedBy")
     priority_score: int | None = Field(default=None, alias="priorityScore")
     comments: list[Comment] = Field(default_factory=list)
     alerts: list[Alert] = Field(default_factory=list)
@@ -337,7 +360,13 @@ class Incident(_GraphModel):
             data["customTags"] = data["tags"]
         return data
 
-    @field_validator("id", "redirect_incident_id", mode="before")
+    @field_validator("redirect_incident_id", mode="before")
+    @classmethod
+    def _redirect(cls, value: Any) -> str | None:
+        value = None if isinstance(value, bool) else loose_str(value)
+        return None if value is None else value.strip()
+
+    @field_validator("id", mode="before")
     @classmethod
     def _id(cls, value: Any) -> Any:
         value = blank_to_none(value)
@@ -363,26 +392,11 @@ class Incident(_GraphModel):
         except InvalidTimestamp:
             return None
 
-    @field_validator(
-        "tenant_id",
-        "display_name",
-        "determination",
-        "assigned_to",
-        "description",
-        "summary",
-        "resolving_comment",
-        "last_modified_by",
-        mode="before",
-    )
-    @classmethod
-    def _blank(cls, value: Any) -> Any:
-        return blank_to_none(value)
-
     @field_validator("incident_web_url", mode="before")
     @classmethod
-    def _url(cls, value: Any) -> Any:
-        value = blank_to_none(value)
-        return value.strip() if isinstance(value, str) else value
+    def _url(cls, value: Any) -> str | None:
+        value = loose_str(value)
+        return value.strip() if value is not None else None
 
     @field_validator("status", mode="before")
     @classmethod
@@ -408,7 +422,17 @@ class Incident(_GraphModel):
         except (TypeError, ValueError):
             return None
 
-    @field_validator("custom_tags", "system_tags", "comments", "alerts", mode="before")
+    @field_validator("comments", mode="before")
     @classmethod
     def _list(cls, value: Any) -> list[Any]:
-        return _as_list(value)
+        return _objects(value)
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alerts(cls, value: Any) -> list[Any]:
+        return _alert_objects(value)
+
+    @field_validator("custom_tags", "system_tags", mode="before")
+    @classmethod
+    def _text_list(cls, value: Any) -> list[str]:
+        return _texts(value)

@@ -302,13 +302,6 @@ def build_story(
             folded_incident_ids=folded_ids,
         ),
         **_vendor_details(own, alerts),
-        # Evidence fields of the wrong type, read as missing; Raw Data keeps them as received.
-        "ignored_fields": [
-            f"incident {p.incident_id} at {p.last_update.isoformat()}: {field}"
-            for history in histories.values()
-            for p in history
-            for field in p.ignored_fields
-        ],
         "merged_into": merged_story,
         "folded_incident_ids": folded_ids,
     }

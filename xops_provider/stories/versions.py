@@ -6,7 +6,6 @@ does not matter. Ordering uses the full seven-digit ``lastUpdateDateTime`` (:cla
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +25,11 @@ class ParsedVersion:
     :param version: the version as stored.
     :param incident: the payload as a lenient model.
     :param raw_alerts: the payload's alerts as received, aligned with ``incident.alerts``.
-    :param ignored_fields: evidence fields of the wrong type, read as missing (see :func:`validate_payload`).
     """
 
     version: IncidentVersion
     incident: Incident
     raw_alerts: tuple[dict[str, Any], ...]
-    ignored_fields: tuple[str, ...] = ()
 
     @property
     def incident_id(self) -> str:
@@ -91,66 +88,6 @@ def _raw_alerts(payload: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
     return tuple(alerts)
 
 
-_MAX_REPAIRS = 3
-
-
-def _in_evidence(loc: tuple[Any, ...]) -> bool:
-    return len(loc) >= 4 and loc[0] == "alerts" and loc[2] == "evidence" and isinstance(loc[3], int)
-
-
-def _child(node: Any, key: Any) -> Any:
-    if isinstance(key, int):
-        if isinstance(node, list) and 0 <= key < len(node):
-            return node[key]
-        return node if isinstance(node, dict) and key == 0 else None  # a lone object read as a list
-    return node.get(key) if isinstance(node, dict) else None
-
-
-def _blank_evidence_field(payload: dict[str, Any], loc: tuple[Any, ...]) -> None:
-    alert = _child(_child(payload, "alerts"), loc[1])
-    if not isinstance(alert, dict):
-        return
-    if len(loc) == 4:  # the item itself is not an object: read it as an empty evidence
-        evidence = alert.get("evidence")
-        if isinstance(evidence, list) and loc[3] < len(evidence):
-            evidence[loc[3]] = {}
-        else:
-            alert["evidence"] = {}
-        return
-    item = _child(alert.get("evidence"), loc[3])
-    if isinstance(item, dict):
-        item[loc[4]] = None
-
-
-def validate_payload(payload: Mapping[str, Any]) -> tuple[Incident, tuple[str, ...]]:
-    """The payload as a lenient :class:`Incident`, reading wrongly typed evidence fields as missing.
-
-    Evidence has a long tail of shapes; one field of the wrong type (``remediationStatus: []``) must
-    not cost the whole incident. Only the model sees the repaired copy: the payload itself, kept in
-    Raw Data and the Evidence widget, is never changed. Anything else wrong still raises.
-
-    :param payload: the incident as received.
-    :returns: the model and the ignored fields as ``"<location>: <problem>"``.
-    :raises ValidationError: when the payload is wrong outside evidence fields.
-    """
-    candidate: Any = payload
-    ignored: list[str] = []
-    repairs = 0
-    while True:
-        try:
-            return Incident.model_validate(candidate), tuple(ignored)
-        except ValidationError as err:
-            errors = err.errors(include_input=False, include_url=False)
-            if repairs == _MAX_REPAIRS or not all(_in_evidence(e["loc"]) for e in errors):
-                raise
-            repairs += 1
-            if candidate is payload:
-                candidate = copy.deepcopy(dict(payload))
-            for error in errors:
-                _blank_evidence_field(candidate, error["loc"])
-                ignored.append(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}")
-
-
 def parse_versions(
     versions: Iterable[IncidentVersion], *, tenant_id: str, incident_id: str
 ) -> list[ParsedVersion]:
@@ -182,7 +119,7 @@ def parse_versions(
                 "payload is not a JSON object", incident_id=incident_id, version_id=version.version_id
             )
         try:
-            incident, ignored = validate_payload(version.payload)
+            incident = Incident.model_validate(version.payload)
             raw_alerts = _raw_alerts(version.payload)
         except (ValidationError, TypeError) as err:
             reason = _reason(err) if isinstance(err, ValidationError) else str(err)
@@ -195,9 +132,7 @@ def parse_versions(
                 incident_id=incident_id,
                 version_id=version.version_id,
             )
-        parsed.append(
-            ParsedVersion(version=version, incident=incident, raw_alerts=raw_alerts, ignored_fields=ignored)
-        )
+        parsed.append(ParsedVersion(version=version, incident=incident, raw_alerts=raw_alerts))
     return parsed
 
 
