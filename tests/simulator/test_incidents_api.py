@@ -235,6 +235,8 @@ class TestOneIncident:
         [
             pytest.param({"severity": "low"}, id="read-only-property"),
             pytest.param({"status": "sleeping"}, id="bad-member"),
+            pytest.param({"status": "redirected"}, id="redirect-is-defenders"),
+            pytest.param({"classification": "unknownFutureValue"}, id="sentinel"),
             pytest.param({"customTags": "x"}, id="tags-not-a-list"),
         ],
     )

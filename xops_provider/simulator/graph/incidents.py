@@ -14,34 +14,18 @@ from fastapi.responses import Response
 from xops_provider.simulator.constants import GRAPH_APP_ID, READ_ROLE, WRITE_ROLE
 from xops_provider.simulator.graph.errors import GRAPH_JSON, GraphError
 from xops_provider.simulator.graph.odata import ODataError, parse_expand, parse_query
+from xops_provider.simulator.graph.schema import (
+    CLASSIFICATION,
+    DETERMINATION,
+    EVOLVABLE_STATUS,
+    INCIDENT_STATUS,
+    PATCHABLE,
+)
 from xops_provider.simulator.identity import IssuedToken, base_url
 from xops_provider.simulator.state import SimulatorState
 from xops_provider.simulator.store import IncidentNotFound, StoredIncident, dumps
 
 router = APIRouter(prefix="/v1.0/security", tags=["graph"])
-
-_INCIDENT_STATUS = ("active", "resolved", "inProgress", "awaitingAction", "redirected")
-_CLASSIFICATION = ("unknown", "falsePositive", "truePositive", "informationalExpectedActivity")
-_DETERMINATION = (
-    "unknown",
-    "apt",
-    "malware",
-    "securityPersonnel",
-    "securityTesting",
-    "unwantedSoftware",
-    "other",
-    "multiStagedAttack",
-    "compromisedAccount",
-    "phishing",
-    "maliciousUserActivity",
-    "notMalicious",
-    "notEnoughDataToValidate",
-    "confirmedActivity",
-    "lineOfBusinessApplication",
-)
-# Members added to incidentStatus after unknownFutureValue.
-_EVOLVABLE_STATUS = frozenset({"awaitingAction"})
-_PATCHABLE = ("status", "assignedTo", "classification", "determination", "customTags", "resolvingComment")
 
 
 def _sim(request: Request) -> SimulatorState:
@@ -165,7 +149,7 @@ def _render(
     extra: bytes = b"",
 ) -> bytes:
     # Graph hides enum members added after v1.0 behind ``Prefer: include-unknown-enum-members``.
-    hidden = not unknown_enums and incident.body.get("status") in _EVOLVABLE_STATUS
+    hidden = not unknown_enums and incident.body.get("status") in EVOLVABLE_STATUS
     if select is None and not hidden:
         return sim.store.incident_json(incident, expand=expand, extra=extra)
     data = sim.store.incident_dict(incident, expand=expand)
@@ -226,7 +210,8 @@ async def _body(request: Request) -> dict[str, Any]:
 
 
 def _member(name: str, value: Any, members: tuple[str, ...]) -> str:
-    lookup = {m.lower(): m for m in members}
+    # unknownFutureValue is a sentinel for readers, never a value to write.
+    lookup = {m.lower(): m for m in members if m != "unknownFutureValue"}
     if not isinstance(value, str) or value.lower() not in lookup:
         raise GraphError(
             400, "BadRequest", f"Cannot convert the literal '{value}' to the expected type of '{name}'."
@@ -243,7 +228,7 @@ def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
     for name, value in body.items():
         if name == "@odata.type":
             continue
-        if name not in _PATCHABLE:
+        if name not in PATCHABLE:
             raise GraphError(
                 400,
                 "BadRequest",
@@ -251,11 +236,12 @@ def validate_patch(body: dict[str, Any]) -> dict[str, Any]:
                 "'microsoft.graph.security.incident'.",
             )
         if name == "status":
-            changes[name] = _member(name, value, _INCIDENT_STATUS[:-1])
+            # Redirection is Defender's own doing, never a client's.
+            changes[name] = _member(name, value, tuple(m for m in INCIDENT_STATUS if m != "redirected"))
         elif name == "classification":
-            changes[name] = _member(name, value, _CLASSIFICATION)
+            changes[name] = _member(name, value, CLASSIFICATION)
         elif name == "determination":
-            changes[name] = _member(name, value, _DETERMINATION)
+            changes[name] = _member(name, value, DETERMINATION)
         elif name == "customTags":
             if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
                 raise GraphError(400, "BadRequest", "customTags must be a collection of strings.")

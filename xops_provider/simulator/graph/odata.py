@@ -14,6 +14,7 @@ from typing import Any
 
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.simulator.constants import MAX_TOP
+from xops_provider.simulator.graph.schema import CLASSIFICATION, INCIDENT_STATUS, SEVERITY
 from xops_provider.simulator.store import StoredIncident
 
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
@@ -25,17 +26,10 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "le": operator.le,
 }
 DATETIME_FIELDS = ("lastUpdateDateTime", "createdDateTime")
-# Enumerations compare by their members' declared order, as OData compares enum values.
 ENUM_FIELDS: dict[str, tuple[str, ...]] = {
-    "status": ("active", "resolved", "redirected", "inProgress", "awaitingAction", "unknownFutureValue"),
-    "severity": ("unknown", "informational", "low", "medium", "high", "unknownFutureValue"),
-    "classification": (
-        "unknown",
-        "falsePositive",
-        "truePositive",
-        "informationalExpectedActivity",
-        "unknownFutureValue",
-    ),
+    "status": INCIDENT_STATUS,
+    "severity": SEVERITY,
+    "classification": CLASSIFICATION,
 }
 STRING_FIELDS = ("determination", "assignedTo")
 QUERY_OPTIONS = frozenset({"$filter", "$top", "$skip", "$orderby", "$expand", "$count", "$select"})
