@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from xops_provider.simulator.graph.errors import GraphError, error_response, graph_error_handler, request_ids
@@ -33,9 +33,10 @@ class Envelope:
 
     :param app: the wrapped application.
     :param state: the simulator's state.
+    :param routes: the application's routes, to count requests by route template.
     """
 
-    def __init__(self, app: ASGIApp, *, state: SimulatorState, routes: Any) -> None:
+    def __init__(self, app: ASGIApp, *, state: SimulatorState, routes: Sequence[BaseRoute]) -> None:
         self.app = app
         self.state = state
         self.routes = routes
