@@ -35,6 +35,9 @@ if [ -f dags/xops_email_security.py ]; then
   echo "Running the xops_email_security DAG (airflow dags test)..."
   airflow dags test xops_email_security >"$DEMO/dags-test.log" 2>&1 || { tail -50 "$DEMO/dags-test.log" >&2; exit 1; }
   echo
+  echo "xops sync audit --integration default   (Graph's listing against the store)"
+  xops sync audit --integration default
+  echo
   xops stories list
   echo
   FIRST_STORY="$(xops stories list --ids | head -n 1)"
