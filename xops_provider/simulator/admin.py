@@ -191,6 +191,10 @@ class SimulatorAdmin:
         return self._call("GET", "/incidents")["value"]
 
     def incident(self, incident_id: str) -> dict[str, Any]:
+        """One incident with its alerts.
+
+        :param incident_id: the incident.
+        """
         return self._call("GET", f"/incidents/{incident_id}")
 
     def create_incident(self, **fields: Any) -> dict[str, Any]:
@@ -235,6 +239,10 @@ class SimulatorAdmin:
         return self._call("POST", f"/incidents/{incident_id}/resolve", json=body)
 
     def reopen(self, incident_id: str) -> dict[str, Any]:
+        """Make an incident active again.
+
+        :param incident_id: the incident.
+        """
         return self._call("POST", f"/incidents/{incident_id}/reopen")
 
     def merge(self, incident_id: str, *, into: str) -> dict[str, Any]:

@@ -149,6 +149,10 @@ class Identity:
         return len(doomed)
 
     def matches_tenant(self, tenant: str) -> bool:
+        """Whether ``tenant`` (from a URL) names this tenant; GUIDs compare case-insensitively.
+
+        :param tenant: the tenant segment.
+        """
         return tenant.lower() == self.tenant_id.lower()
 
 

@@ -88,4 +88,10 @@ class SimulatorState:
         return choice
 
     def count(self, *, method: str, route: str, status: int) -> None:
+        """Count one answered request.
+
+        :param method: the HTTP method.
+        :param route: the route template (or the raw path when nothing matched).
+        :param status: the status sent.
+        """
         self.counters[(method, route, status)] += 1

@@ -20,7 +20,10 @@ _INCIDENT_WEB_URL = "https://security.microsoft.com/incidents/{id}?tid={tenant}"
 
 
 def dumps(value: Any) -> str:
-    """Compact JSON as Graph sends it (non-ASCII kept as UTF-8)."""
+    """Compact JSON as Graph sends it (non-ASCII kept as UTF-8).
+
+    :param value: what to encode.
+    """
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -70,6 +73,11 @@ class StoredAlert:
 
     @classmethod
     def of(cls, data: dict[str, Any], *, incident_id: str) -> StoredAlert:
+        """Store ``data`` for an incident.
+
+        :param data: the alert, with its ``id``.
+        :param incident_id: the incident it belongs to.
+        """
         return cls(id=str(data["id"]), incident_id=incident_id, blob=zlib.compress(dumps(data).encode(), 1))
 
     def json(self) -> bytes:
@@ -134,12 +142,20 @@ class IncidentStore:
         return len(self.incidents)
 
     def get(self, incident_id: str) -> StoredIncident:
+        """The incident, or :class:`IncidentNotFound`.
+
+        :param incident_id: the incident.
+        """
         try:
             return self.incidents[incident_id]
         except KeyError:
             raise IncidentNotFound(incident_id) from None
 
     def alert_json(self, incident: StoredIncident) -> list[bytes]:
+        """The JSON of each of the incident's alerts.
+
+        :param incident: the incident.
+        """
         return [self.alerts[alert_id].json() for alert_id in incident.alert_ids]
 
     def incident_json(self, incident: StoredIncident, *, expand: bool, extra: bytes = b"") -> bytes:
@@ -157,6 +173,11 @@ class IncidentStore:
         return head + b',"alerts":[' + b",".join(self.alert_json(incident)) + b"]}"
 
     def incident_dict(self, incident: StoredIncident, *, expand: bool = True) -> dict[str, Any]:
+        """A copy of the incident as a dict (slow path: admin answers, ``$select``).
+
+        :param incident: the incident.
+        :param expand: include ``alerts``.
+        """
         data = dict(incident.body)
         if expand:
             data["alerts"] = [self.alerts[alert_id].as_dict() for alert_id in incident.alert_ids]
@@ -263,6 +284,10 @@ class IncidentStore:
         return self._attach(self.get(incident_id), alert)
 
     def delete(self, incident_id: str) -> None:
+        """Forget an incident and its alerts.
+
+        :param incident_id: the incident.
+        """
         incident = self.get(incident_id)
         self._unindex(incident)
         for alert_id in incident.alert_ids:

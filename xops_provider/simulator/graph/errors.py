@@ -42,11 +42,20 @@ class GraphError(Exception):
 
 
 def request_ids(scope_state: dict[str, Any]) -> tuple[str, str]:
-    """``(request-id, client-request-id)`` assigned to the request by the envelope middleware."""
+    """``(request-id, client-request-id)`` assigned to the request by the envelope middleware.
+
+    :param scope_state: the ASGI scope's ``state``.
+    """
     return scope_state.get("request_id", ""), scope_state.get("client_request_id", "")
 
 
 def error_body(error: GraphError, *, request_id: str, client_request_id: str) -> bytes:
+    """Graph's error JSON.
+
+    :param error: the error.
+    :param request_id: the ``request-id`` of the answer.
+    :param client_request_id: the caller's ``client-request-id`` (or the request id).
+    """
     body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.details is not None:
         body["details"] = error.details
@@ -59,6 +68,12 @@ def error_body(error: GraphError, *, request_id: str, client_request_id: str) ->
 
 
 def error_response(error: GraphError, *, request_id: str, client_request_id: str) -> Response:
+    """Graph's error answer, with its headers.
+
+    :param error: the error.
+    :param request_id: the ``request-id`` of the answer.
+    :param client_request_id: the caller's ``client-request-id`` (or the request id).
+    """
     return Response(
         content=error_body(error, request_id=request_id, client_request_id=client_request_id),
         status_code=error.status,
@@ -68,7 +83,11 @@ def error_response(error: GraphError, *, request_id: str, client_request_id: str
 
 
 async def graph_error_handler(request: Request, exc: Exception) -> Response:
-    """FastAPI exception handler for :class:`GraphError`."""
+    """FastAPI exception handler for :class:`GraphError`.
+
+    :param request: the request.
+    :param exc: the error.
+    """
     assert isinstance(exc, GraphError)
     request_id, client_request_id = request_ids(request.scope.get("state", {}))
     return error_response(exc, request_id=request_id, client_request_id=client_request_id)

@@ -59,12 +59,24 @@ class Dice:
         return str(uuid.UUID(int=self.random.getrandbits(128), version=4))
 
     def hex(self, length: int) -> str:
+        """Random lower-case hex digits.
+
+        :param length: how many.
+        """
         return f"{self.random.getrandbits(length * 4):0{length}x}"
 
     def chance(self, rate: float) -> bool:
+        """True with probability ``rate``.
+
+        :param rate: in ``[0, 1]``.
+        """
         return self.random.random() < rate
 
     def pick(self, items: Any) -> Any:
+        """One of ``items``.
+
+        :param items: a sequence.
+        """
         return self.random.choice(items)
 
     def time_text(self, ticks: int) -> tuple[int, str]:
@@ -191,6 +203,16 @@ def analyzed_message(
     delivery_location: str = "Inbox/folder",
     blank_language: bool = False,
 ) -> dict[str, Any]:
+    """``analyzedMessageEvidence``: one delivered copy of a mail.
+
+    :param message: the message and its recipient.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    :param remediation: its ``remediationStatus``.
+    :param threats: Defender's threat names.
+    :param delivery_location: where the copy was delivered.
+    :param blank_language: write ``""`` for ``language``, as some real payloads do.
+    """
     domain = message.sender.split("@", 1)[1]
     return _evidence(
         "analyzedMessageEvidence",
@@ -223,6 +245,12 @@ def analyzed_message(
 
 
 def mailbox(owner: Person, created: str, *, verdict: str = "suspicious") -> dict[str, Any]:
+    """``mailboxEvidence`` for a recipient's mailbox.
+
+    :param owner: the mailbox owner.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    """
     return _evidence(
         "mailboxEvidence",
         created,
@@ -238,6 +266,13 @@ def mailbox(owner: Person, created: str, *, verdict: str = "suspicious") -> dict
 def user(
     owner: Person, created: str, *, verdict: str = "suspicious", roles: tuple[str, ...] = ()
 ) -> dict[str, Any]:
+    """``userEvidence`` for an account.
+
+    :param owner: the user.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    :param roles: its roles (``compromised`` for a user who clicked).
+    """
     return _evidence(
         "userEvidence", created, verdict=verdict, roles=list(roles), userAccount=owner.user_account()
     )
@@ -250,6 +285,13 @@ def mail_cluster(
     verdict: str = "malicious",
     cluster_by: str = "Subject;SenderIp;AntispamDirection;ContentType",
 ) -> dict[str, Any]:
+    """``mailClusterEvidence`` grouping the copies of one campaign.
+
+    :param messages: the copies, the first giving subject, sender IP and domain.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    :param cluster_by: Defender's clustering keys, ``;``-separated.
+    """
     first = messages[0]
     values = {
         "Subject": first.subject,
@@ -279,10 +321,23 @@ def mail_cluster(
 
 
 def url(address: str, created: str, *, verdict: str = "malicious") -> dict[str, Any]:
+    """``urlEvidence``.
+
+    :param address: the URL.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    """
     return _evidence("urlEvidence", created, verdict=verdict, roles=[], url=address)
 
 
 def ip(address: str, created: str, *, country: str = "", verdict: str = "suspicious") -> dict[str, Any]:
+    """``ipEvidence``.
+
+    :param address: the IP address.
+    :param created: the evidence's ``createdDateTime``.
+    :param country: ``countryLetterCode`` (``""`` when unknown, as Graph writes it).
+    :param verdict: its verdict.
+    """
     return _evidence("ipEvidence", created, verdict=verdict, ipAddress=address, countryLetterCode=country)
 
 
@@ -297,6 +352,17 @@ def file(
     path: str = "",
     device_id: str | None = None,
 ) -> dict[str, Any]:
+    """``fileEvidence`` for an attachment.
+
+    :param name: the file name.
+    :param sha256: its SHA-256, hex.
+    :param sha1: its SHA-1, hex.
+    :param size: its size in bytes.
+    :param created: the evidence's ``createdDateTime``.
+    :param verdict: its verdict.
+    :param path: its path (``""`` for a mail attachment).
+    :param device_id: the MDE device id, if seen on a device.
+    """
     return _evidence(
         "fileEvidence",
         created,
@@ -318,6 +384,14 @@ def file(
 
 
 def device(dice: Dice, name: str, created: str, *, owner: Person, ip_address: str) -> dict[str, Any]:
+    """``deviceEvidence`` for a user's managed device.
+
+    :param dice: the scenario's randomness (device ids).
+    :param name: the host name.
+    :param created: the evidence's ``createdDateTime``.
+    :param owner: the logged-on user.
+    :param ip_address: its interface address.
+    """
     return _evidence(
         "deviceEvidence",
         created,
@@ -353,6 +427,15 @@ def process(
     parent: str = "outlook.exe",
     process_id: int = 4780,
 ) -> dict[str, Any]:
+    """``processEvidence`` for a process started on a device.
+
+    :param command_line: the command line.
+    :param image: the image's full Windows path.
+    :param created: the evidence's ``createdDateTime``.
+    :param owner: the account it ran as.
+    :param parent: the parent image's file name.
+    :param process_id: its pid.
+    """
     return _evidence(
         "processEvidence",
         created,
@@ -426,7 +509,28 @@ def alert(
     trailing_space_url: bool = False,
     investigation_state: str = "",
 ) -> dict[str, Any]:
-    """An alert in the alerts_v2 shape (as Graph expands it inside an incident)."""
+    """An alert in the alerts_v2 shape (as Graph expands it inside an incident).
+
+    :param alert_id: ``fa…`` (MDO) or ``da…`` (MDE).
+    :param provider_alert_id: the product's own id.
+    :param incident_id: the incident it belongs to.
+    :param tenant_id: the tenant.
+    :param title: the title.
+    :param description: the description.
+    :param severity: the severity.
+    :param times: its timestamps.
+    :param evidence: its evidence items.
+    :param service_source: the product that raised it.
+    :param detection_source: the detection technology.
+    :param product_name: the product's display name.
+    :param category: the MITRE tactic.
+    :param mitre_techniques: MITRE technique ids.
+    :param status: the alert status.
+    :param detector_id: the detector's id.
+    :param threat_display_name: the threat's name, if any.
+    :param trailing_space_url: end ``alertWebUrl`` with a space, as one real sample does.
+    :param investigation_state: the automated investigation's state.
+    """
     web_url = f"{PORTAL}/alerts/{alert_id}?tid={tenant_id}"
     return {
         "@odata.type": NS + "alert",
@@ -483,7 +587,24 @@ def incident(
     redirect_incident_id: str | None = None,
     priority_score: int | None = None,
 ) -> dict[str, Any]:
-    """An incident's own properties (without alerts), in Graph's order."""
+    """An incident's own properties (without alerts), in Graph's order.
+
+    :param incident_id: numeric string id.
+    :param tenant_id: the tenant.
+    :param display_name: the title.
+    :param severity: the severity.
+    :param created: ``createdDateTime``.
+    :param updated: ``lastUpdateDateTime``.
+    :param status: the status.
+    :param classification: the classification.
+    :param determination: the determination.
+    :param assigned_to: the assignee.
+    :param description: the description.
+    :param custom_tags: analyst tags.
+    :param system_tags: Defender's tags.
+    :param redirect_incident_id: the survivor, for a redirected incident.
+    :param priority_score: Defender's priority score.
+    """
     return {
         "@odata.type": NS + "incident",
         "id": incident_id,
