@@ -426,3 +426,54 @@ class TestConcurrentSaves:
             values = sorted(conn.execute(select(t.story_entities.c.value)).scalars())
         saved = store.get_story(f"mdo:{TENANT}:1")
         assert values == sorted(e["value"] for e in saved["entities"])
+
+
+class TestTransientErrors:
+    def test_missing_table_is_not_transient(self, store):
+        from sqlalchemy import text
+
+        from xops_provider.store import TransientStoreError
+
+        with store.engine.begin() as conn:
+            conn.execute(text("DROP TABLE sync_state"))
+        with pytest.raises(Exception, match="sync_state") as info:
+            store.sync_state("default")
+        assert not isinstance(info.value, TransientStoreError)
+
+    def test_refused_connection_is_transient(self):
+        from xops_provider.store import TransientStoreError
+
+        unreachable = Store.open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", migrate=False)
+        with pytest.raises(TransientStoreError, match="store unavailable"):
+            unreachable.sync_state("default")
+        unreachable.close()
+
+    def test_locked_sqlite_is_transient(self, tmp_path):
+        import sqlite3 as sqlite
+
+        from xops_provider.store import TransientStoreError
+
+        url = f"sqlite:///{tmp_path}/locked.db"
+        locked = Store.open(url)
+        holder = sqlite.connect(f"{tmp_path}/locked.db", isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            from xops_provider.store import create_store_engine
+
+            fast = Store(engine=create_store_engine(url, sqlite_busy_timeout=0.05))
+            with pytest.raises(TransientStoreError):
+                fast.commit_batch(
+                    integration="d",
+                    tenant_id="t",
+                    versions=[],
+                    quarantined=[],
+                    watermark=None,
+                    seen=[],
+                    overlap_seconds=300,
+                    lookback_start=GraphTime(0),
+                )
+            fast.close()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+            locked.close()

@@ -56,7 +56,6 @@ _LIBPQ_KEYWORDS = frozenset(
     }
 )
 _MIGRATIONS = Path(__file__).with_name("migrations")
-_SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
 class StoreConfigurationError(ValueError):
@@ -159,7 +158,7 @@ def _libpq_options(extra: str | Mapping[str, Any] | None) -> dict[str, str]:
     return {key: str(value) for key, value in options.items() if key in _LIBPQ_KEYWORDS and value is not None}
 
 
-def create_store_engine(url: str | URL) -> Engine:
+def create_store_engine(url: str | URL, *, sqlite_busy_timeout: float = 30.0) -> Engine:
     """An engine tuned for the store.
 
     SQLite runs in WAL mode with a busy timeout and foreign keys on, and its transactions start with
@@ -168,6 +167,7 @@ def create_store_engine(url: str | URL) -> Engine:
     backend that was terminated is replaced instead of failing the next batch.
 
     :param url: the SQLAlchemy URL (``postgresql://`` is read as psycopg 3).
+    :param sqlite_busy_timeout: seconds a SQLite writer waits for another one before giving up.
     """
     url = make_url(url)
     if url.drivername in ("postgresql", "postgres"):
@@ -181,20 +181,20 @@ def create_store_engine(url: str | URL) -> Engine:
             engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
         else:
             engine = create_engine(url)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy_timeout_ms=int(sqlite_busy_timeout * 1000))
         return engine
     if url.get_backend_name() != "postgresql":
         raise StoreConfigurationError(f"unsupported store database {url.get_backend_name()!r}")
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")

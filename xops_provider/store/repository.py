@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,12 +212,20 @@ def _transient_errors() -> Iterator[None]:
     """A lost, refused or busy database surfaces as :class:`TransientStoreError` (retry as it stands)."""
     try:
         yield
-    except (OperationalError, InterfaceError) as err:
-        raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
     except DBAPIError as err:
-        if err.connection_invalidated:
-            raise TransientStoreError("store connection lost") from err
+        if _is_transient(err):
+            raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
         raise
+
+
+def _is_transient(err: DBAPIError) -> bool:
+    if err.connection_invalidated:
+        return True
+    if isinstance(err.orig, sqlite3.Error):
+        # SQLite reports a missing table as an OperationalError too; only contention is worth a retry.
+        text = str(err.orig).lower()
+        return "locked" in text or "busy" in text
+    return isinstance(err, OperationalError | InterfaceError)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
