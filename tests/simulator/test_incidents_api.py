@@ -283,3 +283,20 @@ class TestUnknownEnumMembers:
         graph.session.headers["Prefer"] = "include-unknown-enum-members"
         assert graph.list().json()["value"][0]["status"] == "awaitingAction"
         assert graph.get(f"{INCIDENTS}/{created['id']}").json()["status"] == "awaitingAction"
+
+
+@pytest.mark.simulator(scenario="generated", incidents=200, seed=2)
+class TestConcurrency:
+    def test_parallel_pages_are_all_answered(self, graph):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def page(skip):
+            return graph.list(
+                **{"$skip": str(skip), "$expand": "alerts", "$orderby": "lastUpdateDateTime asc"}
+            )
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            responses = list(pool.map(page, range(0, 200, 10)))
+        assert {r.status_code for r in responses} == {200}
+        firsts = [r.json()["value"][0]["id"] for r in responses]
+        assert len(set(firsts)) == len(firsts)

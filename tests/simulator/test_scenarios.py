@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
@@ -169,3 +172,31 @@ class TestEmpty:
     def test_unknown(self):
         with pytest.raises(scenarios.UnknownScenario, match="company-xyz"):
             _load("nope")
+
+
+_DIGEST = """
+import hashlib, json
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.simulator import scenarios
+from xops_provider.simulator.store import Clock, IncidentStore
+store = IncidentStore(tenant_id="t", clock=Clock())
+for name in ("company-xyz", "generated"):
+    scenarios.load(store, name=name, seed=4, now=GraphTime.parse("2026-11-28T12:00:00Z"), incidents=50)
+    print(hashlib.sha256(json.dumps([store.incident_dict(i) for i in store.scan()]).encode()).hexdigest())
+"""
+
+
+class TestAcrossProcesses:
+    def test_content_does_not_depend_on_hash_randomisation(self):
+        def digest(hash_seed):
+            env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+            return subprocess.run(
+                [sys.executable, "-c", _DIGEST],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=True,
+                timeout=120,
+            ).stdout
+
+        assert digest("1") == digest("2")
