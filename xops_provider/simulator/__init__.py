@@ -1,8 +1,10 @@
 """The Defender simulator: Entra ID and Microsoft Graph security incidents over loopback HTTPS.
 
 Run it with ``xops simulator serve``; drive it with :class:`~xops_provider.simulator.admin.SimulatorAdmin`.
-Layout: ``identity`` (Entra), ``graph/`` (one module per Graph API), ``scenarios/`` (tenant content),
-``faults``, ``admin_api`` (``/_admin/``), ``server`` (TLS and hand-off files).
+Layout: ``identity`` (Entra), ``graph/`` (one module per Graph API: ``incidents`` now, ``alerts_v2``
+and ``hunting`` later), ``scenarios/`` (tenant content), ``faults``, ``admin_api`` (``/_admin/``),
+``server`` (TLS and hand-off files), ``process`` (start it from Python). A Cato GraphQL feed would be
+a sibling router (``cato.py``) mounted by ``app.create_app``.
 """
 
 from __future__ import annotations
