@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.sync.fakes import BASE, NOW, FakeGraph, backlog, snapshot, stored_heads
 from xops_provider.models.timestamps import GraphTime
@@ -556,3 +558,100 @@ class TestConcurrentRuns:
 class TestPageProtocol:
     def test_page_defaults(self):
         assert Page(incidents=[]).next_link is None
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+evidence_like = st.lists(
+    st.one_of(
+        json_values,
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "@odata.type": json_values,
+                "createdDateTime": json_values,
+                "verdict": json_values,
+                "roles": json_values,
+                "detailedRoles": json_values,
+                "tags": json_values,
+                "remediationStatus": json_values,
+                "comment": json_values,
+                "createdBy": json_values,
+                "createdTime": json_values,
+            },
+        ),
+    ),
+    max_size=4,
+)
+
+
+class TestEnvelope:
+    """The sync validates records without their alerts' evidence and comments: the decisions and the
+    facts it stores must be exactly those of the full model."""
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(evidence=evidence_like | json_values, comments=evidence_like | json_values)
+    def test_same_decision_as_the_full_model(self, evidence, comments):
+        from pydantic import ValidationError
+
+        from xops_provider.models.incident import Incident
+
+        record = {
+            "id": "1",
+            "lastUpdateDateTime": "2026-03-01T00:00:00Z",
+            "status": "Redirected",
+            "redirectIncidentId": "2",
+            "alerts": [
+                {
+                    "id": "a",
+                    "serviceSource": "microsoftDefenderForOffice365",
+                    "evidence": evidence,
+                    "comments": comments,
+                }
+            ],
+        }
+        try:
+            full = Incident.model_validate(record)
+        except ValidationError:
+            full = None
+        batch = parse_page([record])
+        if full is None:
+            assert len(batch.quarantined) == 1
+        else:
+            [version] = batch.versions
+            assert (
+                version.incident_id,
+                version.last_update,
+                version.status,
+                version.redirect_incident_id,
+                version.has_mdo_alert,
+            ) == (full.id, full.last_update, full.status, full.redirect_incident_id, full.has_mdo_alert)
+            assert json.loads(version.payload) == record
+
+    @pytest.mark.parametrize(
+        "alerts",
+        [
+            pytest.param([{"serviceSource": "x"}], id="alert-without-id"),
+            pytest.param([7], id="alert-not-object"),
+            pytest.param("text", id="alerts-text"),
+            pytest.param({"id": "a", "evidence": "junk"}, id="lone-alert"),
+            pytest.param([{"id": "a", "evidence": [1, "x", None], "comments": {"c": 1}}], id="junk-evidence"),
+        ],
+    )
+    def test_alert_shapes(self, alerts):
+        from pydantic import ValidationError
+
+        from xops_provider.models.incident import Incident
+
+        record = {"id": "1", "lastUpdateDateTime": "2026-03-01T00:00:00Z", "alerts": alerts}
+        try:
+            Incident.model_validate(record)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert (len(parse_page([record]).versions) == 1) is accepted
