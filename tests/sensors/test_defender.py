@@ -132,6 +132,32 @@ class TestAgainstSimulator:
         assert second.xcom_value["unseen"] == 1
         assert json.dumps(second.xcom_value)  # small and JSON-ready
 
+    def test_reschedule_mode_frees_the_slot_then_succeeds(self, simulator, store_env):
+        from airflow.sdk.exceptions import AirflowRescheduleException
+
+        class FirstTry:
+            """The task instance's answer on its first try: no earlier reschedule."""
+
+            def get_first_reschedule_date(self, context):
+                return None
+
+        simulator.admin.reset(scenario="generated", incidents=3, seed=16)
+        synced(store_env, integration="s5")
+        sensor = DefenderIncidentSensor(
+            task_id="wait",
+            integration="s5",
+            deferrable=False,
+            mode="reschedule",
+            poke_interval=30,
+            timeout=600,
+        )
+        with pytest.raises(AirflowRescheduleException):
+            sensor.execute({"ti": FirstTry()})
+        simulator.admin.create_incident()
+        result = sensor.execute({"ti": FirstTry()})
+        assert result["unseen"] == 1
+        assert set(result) == XCOM_KEYS
+
     def test_poke_mode_idle_is_skipped_at_timeout(self, simulator, store_env):
         simulator.admin.reset(scenario="generated", incidents=2, seed=14)
         synced(store_env, integration="s4")
