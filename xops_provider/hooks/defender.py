@@ -32,6 +32,7 @@ from xops_provider.clients.graph import INCIDENTS_PATH
 from xops_provider.hooks.ms_tenant import MsTenantHook
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.sync import BrokenChain, Page, SkipCeilingReached
+from xops_provider.sync.engine import DEFAULT_LOOKBACK, DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
     from xops_provider.clients.graph import GraphClient
@@ -43,8 +44,6 @@ PAGE_SIZE = 50
 _UNAVAILABLE = frozenset({503, 504})
 #: The new-incident probe reads small pages: when idle, the window holds only the overlap.
 PROBE_PAGE_SIZE = 10
-DEFAULT_LOOKBACK = dt.timedelta(days=7)
-DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 
 
 def incidents_filter(since: GraphTime) -> str:
