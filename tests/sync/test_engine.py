@@ -645,3 +645,46 @@ class TestEnvelope:
         except ValidationError:
             accepted = False
         assert (len(parse_page([record]).versions) == 1) is accepted
+
+
+class TestHostileRecords:
+    def test_ids_no_database_can_key_are_quarantined_not_fatal(self, graph, store, run_sync):
+        backlog(graph, 5)
+        graph.put_raw(
+            "long", BASE.shift(seconds=1.5), {"id": "9" * 300, "lastUpdateDateTime": BASE.isoformat()}
+        )
+        graph.put_raw(
+            "nul", BASE.shift(seconds=2.5), {"id": "12\x0034", "lastUpdateDateTime": BASE.isoformat()}
+        )
+        graph.put_raw(
+            "redirect",
+            BASE.shift(seconds=3.5),
+            {"id": "77", "lastUpdateDateTime": BASE.isoformat(), "redirectIncidentId": "x\x00"},
+        )
+        graph.put_raw(
+            "status",
+            BASE.shift(seconds=4.5),
+            {"id": "78", "lastUpdateDateTime": BASE.isoformat(), "status": "s\x00" + "x" * 100},
+        )
+        report = run_sync()
+        assert (report.versions_stored, report.quarantined) == (6, 3)
+        assert {r.record_id for r in store.quarantined("default")} == {"9" * 200, "1234", "77"}
+        assert store.incident_heads(tenant_id="tenant-a", incident_ids=["78"])["78"].status == "s" + "x" * 63
+
+    def test_story_text_with_nul_is_stored(self, store):
+        document = {
+            "story_id": "mdo:t:1",
+            "tenant_id": "t",
+            "source_incident_id": "1",
+            "title": "bad\x00title",
+            "criticality": 3,
+            "status": "Open",
+            "verdict": "Malicious\x00",
+            "entities": [
+                {"type": "user\x00", "value": "a\x00@b.c", "roles": "not-a-list", "verdict": "x" * 50}
+            ],
+        }
+        store.save_stories(integration="d", stories=[document], produced_version_ids=[])
+        assert store.get_story("mdo:t:1")["title"] == "bad\x00title"
+        assert store.list_stories()[0]["title"] == "badtitle"
+        assert store.list_stories(entity=("user", "a@b.c"))[0]["story_id"] == "mdo:t:1"

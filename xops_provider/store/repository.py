@@ -186,7 +186,7 @@ def normalize_entity_value(kind: str, value: str) -> str:
     :param kind: the entity type.
     :param value: the value as the document has it.
     """
-    text = value.strip()
+    text = value.replace("\x00", "").strip()
     if kind == "url":
         with contextlib.suppress(ValueError):
             parts = urlsplit(text)
@@ -920,6 +920,15 @@ def _head(row: Any) -> IncidentHead:
     )
 
 
+def _column_text(value: Any, limit: int | None = None) -> str | None:
+    """A document value as column text: NUL removed (PostgreSQL refuses it), cut to the column's size.
+    The document itself keeps every character."""
+    if value is None or value == "":
+        return None
+    text = str(value).replace("\x00", "")
+    return text if limit is None else text[:limit]
+
+
 def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
     """The ``stories`` row of a document: its indexed columns, the JSON text and its digest.
 
@@ -937,28 +946,28 @@ def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
     alert_count = document.get("alert_count", summary.get("alert_count"))
     if alert_count is None:
         alert_count = len(document.get("evidence") or [])
-    merged_into = document.get("merged_into") or None
-    status = str(document["status"])
+    merged_into = _column_text(document.get("merged_into"))
+    status = _column_text(document["status"]) or ""
     return {
         "story_id": str(document["story_id"]),
         "integration": str(document.get("integration") or integration),
         "tenant_id": str(document["tenant_id"]),
         "incident_id": str(document["source_incident_id"]),
-        "title": str(document["title"]),
-        "source_url": document.get("source_url"),
+        "title": _column_text(document["title"]),
+        "source_url": _column_text(document.get("source_url")),
         "criticality": int(document["criticality"]),
-        "severity": document.get("severity"),
+        "severity": _column_text(document.get("severity"), 64),
         "status": status,
-        "vendor_status": document.get("vendor_status"),
-        "verdict": document.get("verdict"),
-        "predicted_verdict": document.get("predicted_verdict"),
-        "indication": document.get("indication"),
+        "vendor_status": _column_text(document.get("vendor_status"), 64),
+        "verdict": _column_text(document.get("verdict"), 32),
+        "predicted_verdict": _column_text(document.get("predicted_verdict"), 32),
+        "indication": _column_text(document.get("indication"), 200),
         "first_signal": _canonical_time(document.get("first_signal")),
         "last_signal": _canonical_time(document.get("last_signal")),
         "created_at": _canonical_time(document.get("created_at")),
         "updated_at": _canonical_time(document.get("updated_at")),
         "merged_into": merged_into,
-        "campaign_id": document.get("campaign_id") or correlation.get("campaign_id"),
+        "campaign_id": _column_text(document.get("campaign_id") or correlation.get("campaign_id"), 500),
         "alert_count": int(alert_count),
         "is_open": status != "Closed" and merged_into is None,
         "document": text,
@@ -976,15 +985,16 @@ def entity_rows(story_id: str, entities: Iterable[Any]) -> list[dict[str, Any]]:
     for entity in entities:
         if not isinstance(entity, dict) or not entity.get("type") or not entity.get("value"):
             continue
-        kind = str(entity["type"])
-        value = normalize_entity_value(kind, str(entity["value"]))
-        if not value:
+        kind = _column_text(entity["type"], 32)
+        value = normalize_entity_value(kind or "", str(entity["value"]))
+        if not kind or not value:
             continue
         row = merged.setdefault(
             (kind, value), {"story_id": story_id, "type": kind, "value": value, "roles": [], "verdict": None}
         )
-        for role in entity.get("roles") or []:
+        roles = entity.get("roles")
+        for role in roles if isinstance(roles, list) else []:
             if role not in row["roles"]:
                 row["roles"].append(role)
-        row["verdict"] = row["verdict"] or entity.get("verdict")
+        row["verdict"] = row["verdict"] or _column_text(entity.get("verdict"), 32)
     return [{**row, "roles": json.dumps(row["roles"])} for row in merged.values()]

@@ -56,6 +56,9 @@ DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 _REASON_MAX = 1000
 _REWALKS = 3
+# Column sizes of the store's incident keys and status.
+_ID_MAX = 200
+_STATUS_MAX = 64
 # The fields the sync reads, and so validates (see ``_envelope``).
 _ENVELOPE_KEYS = ("id", "lastUpdateDateTime", "status", "redirectIncidentId", "alerts")
 _ENVELOPE_ALERT_KEYS = ("id", "serviceSource")
@@ -204,18 +207,34 @@ def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
         raw_id = record.get("id")
         return QuarantineEntry(
             kind="incident",
-            record_id=str(raw_id)[:200] if isinstance(raw_id, str | int) and str(raw_id).strip() else None,
+            record_id=_printable(str(raw_id))[:_ID_MAX]
+            if isinstance(raw_id, str | int) and str(raw_id).strip()
+            else None,
             reason=_reason(err),
             payload=payload,
         )
+    # Ids are keys and index entries: one no database can store would stop every later batch.
+    for name, value in (("id", incident.id), ("redirectIncidentId", incident.redirect_incident_id)):
+        if value is not None and (len(value) > _ID_MAX or _printable(value) != value):
+            return QuarantineEntry(
+                kind="incident",
+                record_id=_printable(incident.id)[:_ID_MAX] or None,
+                reason=f"{name} is longer than {_ID_MAX} characters or holds control characters",
+                payload=payload,
+            )
     return NewVersion(
         incident_id=incident.id,
         last_update=incident.last_update,
         payload=payload,
-        status=incident.status,
+        status=None if incident.status is None else _printable(incident.status)[:_STATUS_MAX],
         redirect_incident_id=incident.redirect_incident_id,
         has_mdo_alert=incident.has_mdo_alert,
     )
+
+
+def _printable(text: str) -> str:
+    """``text`` without control characters (PostgreSQL refuses NUL in text)."""
+    return "".join(char for char in text if char.isprintable()) if not text.isprintable() else text
 
 
 def _envelope(record: dict[str, Any]) -> dict[str, Any]:
