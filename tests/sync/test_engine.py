@@ -505,6 +505,51 @@ class TestPostgresFaults:
             store.close()
 
 
+class TestLockLoss:
+    def test_lock_retaken_after_its_backend_was_terminated(self, pg_server, pg_store_url, tmp_path):
+        name = pg_store_url.rsplit("/", 1)[1]
+        graph = crash_graph()
+        graph.before_request = lambda g: len(g.calls) == 2 and pg_server.terminate_backends(name)
+        store = Store.open(pg_store_url)
+        try:
+            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            graph.before_request = None
+            assert snapshot(store) == reference_snapshot(graph, tmp_path)
+        finally:
+            store.close()
+
+    def test_run_stops_when_another_process_took_the_lost_lock(self, pg_server, pg_store_url, tmp_path):
+        import psycopg
+
+        from xops_provider.store import LockLost
+        from xops_provider.store.database import lock_key
+
+        name = pg_store_url.rsplit("/", 1)[1]
+        graph = crash_graph()
+        rival: list[psycopg.Connection] = []
+
+        def steal(g: FakeGraph) -> None:
+            if len(g.calls) == 2:
+                pg_server.terminate_backends(name)
+                conn = psycopg.connect(pg_server.url(name), autocommit=True)
+                conn.execute("SELECT pg_advisory_lock(%s)", (lock_key("sync:default"),))
+                rival.append(conn)
+
+        graph.before_request = steal
+        store = Store.open(pg_store_url)
+        try:
+            with pytest.raises(LockLost, match="another process holds it"):
+                sync_incidents(
+                    source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW
+                )
+            rival[0].close()
+            graph.before_request = None
+            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            assert snapshot(store) == reference_snapshot(graph, tmp_path)
+        finally:
+            store.close()
+
+
 class TestConcurrentRuns:
     def test_two_processes_store_everything_once(self, store_url):
         code = """

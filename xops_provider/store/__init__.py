@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from xops_provider.store.database import (
+    HeldLock,
+    LockLost,
     LockTimeout,
     StoreConfigurationError,
+    TransientStoreError,
     create_store_engine,
     default_sqlite_path,
     sqlite_url,
@@ -18,11 +21,12 @@ from xops_provider.store.repository import (
     QuarantineEntry,
     Store,
     SyncState,
-    TransientStoreError,
 )
 
 __all__ = [
     "BatchOutcome",
+    "HeldLock",
+    "LockLost",
     "LockTimeout",
     "NewVersion",
     "QuarantineEntry",

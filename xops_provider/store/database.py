@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from xops_provider.store.tables import VERSION_TABLE
@@ -60,6 +61,10 @@ _MIGRATIONS = Path(__file__).with_name("migrations")
 
 class StoreConfigurationError(ValueError):
     """A connection that does not describe a usable store."""
+
+
+class TransientStoreError(Exception):
+    """The database went away or was busy; the same call can be retried as it stands."""
 
 
 class LockTimeout(TimeoutError):
@@ -230,10 +235,34 @@ def _lock_path(engine: Engine, name: str) -> Path | None:
     return Path(f"{database}.{digest}.lock")
 
 
+class HeldLock:
+    """A lock :func:`named_lock` holds; :meth:`verify` before work that must stay exclusive.
+
+    :param name: what the lock protects.
+    :param verify: checks that the lock is still held, re-taking it if the server dropped it.
+    """
+
+    def __init__(self, *, name: str, verify: Callable[[], None] | None = None) -> None:
+        self.name = name
+        self._verify = verify
+
+    def verify(self) -> None:
+        """Make sure the lock is still held.
+
+        :raises LockLost: the server dropped it (a terminated backend) and another process took it.
+        """
+        if self._verify is not None:
+            self._verify()
+
+
+class LockLost(RuntimeError):
+    """A PostgreSQL session holding a lock was terminated and another process has taken the lock."""
+
+
 @contextlib.contextmanager
 def named_lock(
     engine: Engine, name: str, *, timeout: float | None = None, poll: float = 0.2
-) -> Iterator[None]:
+) -> Iterator[HeldLock]:
     """Hold an exclusive lock between processes; the OS or the server releases it if the holder dies.
 
     PostgreSQL: a session advisory lock on a connection of its own. SQLite: ``fcntl.flock`` on a
@@ -246,20 +275,12 @@ def named_lock(
     """
     deadline = None if timeout is None else time.monotonic() + timeout
     if engine.dialect.name == "postgresql":
-        key = lock_key(name)
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                _wait_or_raise(deadline, name, poll)
-            try:
-                yield
-            finally:
-                with contextlib.suppress(Exception):  # a dead backend already released it
-                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        with _advisory_lock(engine, name, deadline=deadline, poll=poll) as held:
+            yield held
         return
     path = _lock_path(engine, name)
     if path is None:
-        yield
+        yield HeldLock(name=name)
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a+b") as handle:
@@ -270,9 +291,55 @@ def named_lock(
             except BlockingIOError:
                 _wait_or_raise(deadline, name, poll)
         try:
-            yield
+            # An flock lives as long as this process: nothing to verify.
+            yield HeldLock(name=name)
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: Engine, name: str, *, deadline: float | None, poll: float) -> Iterator[HeldLock]:
+    key = lock_key(name)
+    session: list[Connection] = []
+
+    def take(*, wait: bool) -> bool:
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        while not conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+            if not wait:
+                conn.close()
+                return False
+            try:
+                _wait_or_raise(deadline, name, poll)
+            except LockTimeout:
+                conn.close()
+                raise
+        session[:] = [conn]
+        return True
+
+    def verify() -> None:
+        try:
+            session[0].execute(text("SELECT 1"))
+            return
+        except SQLAlchemyError:
+            # The backend was terminated (or closed by an earlier failed check), and the server
+            # released the lock with it.
+            with contextlib.suppress(Exception):
+                session[0].close()
+        try:
+            taken = take(wait=False)
+        except DBAPIError as err:
+            raise TransientStoreError(f"store unavailable: {type(err.orig).__name__}") from err
+        if not taken:
+            raise LockLost(f"the store lock {name!r} was lost and another process holds it now")
+
+    take(wait=True)
+    try:
+        yield HeldLock(name=name, verify=verify)
+    finally:
+        with contextlib.suppress(Exception):  # a dead backend already released it
+            session[0].execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+        with contextlib.suppress(Exception):
+            session[0].close()
 
 
 def _wait_or_raise(deadline: float | None, name: str, poll: float) -> None:

@@ -25,7 +25,14 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.store import tables as t
-from xops_provider.store.database import create_store_engine, named_lock, upgrade_schema, writer
+from xops_provider.store.database import (
+    HeldLock,
+    TransientStoreError,
+    create_store_engine,
+    named_lock,
+    upgrade_schema,
+    writer,
+)
 from xops_provider.stories.ports import IncidentHead, IncidentVersion
 
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
@@ -56,10 +63,6 @@ SUMMARY_COLUMNS = (
     "is_open",
 )
 _STORY_REQUIRED = ("story_id", "tenant_id", "source_incident_id", "title", "criticality", "status")
-
-
-class TransientStoreError(Exception):
-    """The database went away or was busy; the same call can be retried as it stands."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +347,7 @@ class Store:
 
     def sync_lock(
         self, integration: str, *, timeout: float | None = None
-    ) -> contextlib.AbstractContextManager[None]:
+    ) -> contextlib.AbstractContextManager[HeldLock]:
         """The per-integration lock that keeps two sync runs from overlapping.
 
         :param integration: the integration.

@@ -45,7 +45,8 @@ from pydantic import ValidationError
 
 from xops_provider.models.incident import Incident
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
-from xops_provider.store.repository import NewVersion, QuarantineEntry, Store, TransientStoreError
+from xops_provider.store.database import HeldLock, TransientStoreError
+from xops_provider.store.repository import BatchOutcome, NewVersion, QuarantineEntry, Store
 
 log = logging.getLogger(__name__)
 
@@ -311,7 +312,7 @@ def sync_incidents(
         database failure; when they are spent the error propagates (a rerun resumes safely).
     :param sleep: how to wait between retries.
     """
-    with store.sync_lock(integration, timeout=lock_timeout):
+    with store.sync_lock(integration, timeout=lock_timeout) as lock:
         state = _retry(lambda: store.sync_state(integration), retry_delays, sleep, None)
         if state is not None:
             lookback_start, watermark, seen = state.lookback_start, state.watermark, set(state.seen)
@@ -327,6 +328,7 @@ def sync_incidents(
         sync = _Sync(
             source=source,
             store=store,
+            lock=lock,
             report=report,
             overlap_seconds=int(overlap.total_seconds()),
             lookback_start=lookback_start,
@@ -408,6 +410,7 @@ class _Sync:
         *,
         source: PageSource,
         store: Store,
+        lock: HeldLock,
         report: SyncReport,
         overlap_seconds: int,
         lookback_start: GraphTime,
@@ -418,6 +421,7 @@ class _Sync:
     ) -> None:
         self.source = source
         self.store = store
+        self.lock = lock
         self.report = report
         self.overlap_seconds = overlap_seconds
         self.lookback_start = lookback_start
@@ -534,8 +538,11 @@ class _Sync:
         if watermark is not None:
             floor = watermark.ticks - self.overlap_seconds * 10_000_000
             seen = _seen_after(seen | {v.key for v in batch.versions}, floor)
-        outcome = _retry(
-            lambda: self.store.commit_batch(
+
+        def verified_commit() -> BatchOutcome:
+            # A terminated PostgreSQL session takes its advisory lock with it: re-take it first.
+            self.lock.verify()
+            return self.store.commit_batch(
                 integration=report.integration,
                 tenant_id=report.tenant_id,
                 versions=batch.versions,
@@ -544,11 +551,9 @@ class _Sync:
                 seen=seen,
                 overlap_seconds=self.overlap_seconds,
                 lookback_start=self.lookback_start,
-            ),
-            self.retry_delays,
-            self.sleep,
-            report,
-        )
+            )
+
+        outcome = _retry(verified_commit, self.retry_delays, self.sleep, report)
         # Only what was committed moves the run's state on.
         self.watermark, self.seen = watermark, seen
         report.pages += 1
