@@ -1,0 +1,116 @@
+"""Fixtures for the distributed run: PostgreSQL databases, a Redis database and the Airflow services."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.cluster import AirflowCluster
+from tests.fixtures.store import PostgresServer
+
+# A database number of the machine's Redis reserved for this test; only it is ever flushed.
+REDIS_URL = os.environ.get("XOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+DAG_ID = "xops_email_security"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    # Lets the cluster's finalizer know whether the test failed, to print the services' logs then.
+    report = yield
+    setattr(item, f"xops_report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def redis_broker() -> Iterator[str]:
+    """The broker URL of an emptied Redis database, emptied again afterwards."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.ConnectionError as err:
+        pytest.skip(f"Redis is not reachable at {REDIS_URL}: {type(err).__name__}")
+    client.flushdb()
+    try:
+        yield REDIS_URL
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def metadata_db(pg_server: PostgresServer) -> Iterator[str]:
+    """Airflow's metadata DB: a fresh database, as a psycopg 3 SQLAlchemy URL."""
+    name = pg_server.create(prefix="xops_e2e_airflow")
+    try:
+        yield pg_server.url(name).replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        pg_server.drop(name)
+
+
+@pytest.fixture
+def story_db(pg_server: PostgresServer) -> Iterator[str]:
+    """The story store: a fresh, empty database (the DAG's tasks migrate it on first use)."""
+    name = pg_server.create(prefix="xops_e2e_store")
+    try:
+        yield pg_server.url(name)
+    finally:
+        pg_server.drop(name)
+
+
+@pytest.fixture
+def airflow_cluster(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    simulator,
+    metadata_db: str,
+    story_db: str,
+    redis_broker: str,
+) -> Iterator[AirflowCluster]:
+    """Migrated metadata DB, then api-server, scheduler, dag-processor, triggerer and a Celery worker,
+    with the repo's DAG parsed. Stopped (and their logs' tails printed on failure) whatever happens."""
+    home = tmp_path / "airflow"
+    home.mkdir()
+    cluster = AirflowCluster.configure(
+        home=home,
+        metadata_url=metadata_db,
+        broker_url=redis_broker,
+        connections={"ms_tenant_default": simulator.connection_json, "xops_store": story_db},
+        extra_env={
+            # Only the runs the test triggers: no scheduled run competes for max_active_runs=1.
+            "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+            # The sensor's timeout is the schedule interval: far beyond any wait below.
+            "AIRFLOW__XOPS__POLL_INTERVAL_MINUTES": "30",
+            # Faster hand-offs between the services; correctness does not depend on them.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+            "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "2",
+        },
+    )
+    try:
+        cluster.run("db", "migrate", timeout=300)
+        cluster.start("api-server", "api-server", "--port", str(cluster.api_port), "--workers", "1")
+        cluster.start("scheduler", "scheduler")
+        cluster.start("dag-processor", "dag-processor")
+        cluster.start("triggerer", "triggerer")
+        cluster.start("celery-worker", "celery", "worker", "--concurrency", "2")
+        cluster.wait_for(
+            f"the api-server to serve DAG {DAG_ID}",
+            lambda: cluster.api("GET", f"/dags/{DAG_ID}"),
+            timeout=180,
+            interval=2,
+        )
+        yield cluster
+    finally:
+        statuses = cluster.stop()
+        failed = any(
+            getattr(getattr(request.node, f"xops_report_{when}", None), "failed", False)
+            for when in ("setup", "call")
+        )
+        if failed:
+            print(f"\nservice exit statuses: {statuses}\n{cluster.log_tails(80)}")
