@@ -108,9 +108,10 @@ def airflow_cluster(
         yield cluster
     finally:
         statuses = cluster.stop()
+        print(f"\nservice exit statuses: {statuses}")
         failed = any(
             getattr(getattr(request.node, f"xops_report_{when}", None), "failed", False)
             for when in ("setup", "call")
         )
         if failed:
-            print(f"\nservice exit statuses: {statuses}\n{cluster.log_tails(80)}")
+            print(cluster.log_tails(80))

@@ -124,5 +124,10 @@ class TestDistributedRun:
         assert xyz.CLICKER in main["summary"]["affected_users"]
 
         secret = simulator.connection["password"]
-        leaked = [str(path) for path in cluster.log_files() if secret in path.read_text(errors="replace")]
+        logs = list(cluster.log_files())
+        # The scan covers what each service and each task wrote, the trigger's log included.
+        for task_id in TASK_IDS:
+            assert any(f"task_id={task_id}" in str(path) for path in logs), (task_id, logs)
+        assert any("trigger" in path.name for path in logs), logs
+        leaked = [str(path) for path in logs if secret in path.read_text(errors="replace")]
         assert leaked == [], "the client secret appears in these logs"
