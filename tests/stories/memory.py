@@ -8,7 +8,7 @@ from typing import Any
 
 from xops_provider.models.incident import Incident
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.stories.ports import IncidentHead, IncidentVersion
+from xops_provider.stories.ports import IncidentHead, IncidentVersion, StoryFailure
 
 
 class InMemoryStoryRepository:
@@ -24,6 +24,7 @@ class InMemoryStoryRepository:
         self.produced: set[int] = set()
         self.stories: dict[str, dict[str, Any]] = {}
         self.save_calls = 0
+        self.quarantined: list[StoryFailure] = []
 
     def ingest(self, payload: dict[str, Any], *, tenant_id: str, received_at: str) -> IncidentVersion | None:
         """Store a raw version unless the same ``lastUpdateDateTime`` is already stored."""
@@ -119,7 +120,12 @@ class InMemoryStoryRepository:
         return found
 
     def save_stories(
-        self, *, integration: str, stories: Sequence[dict[str, Any]], produced_version_ids: Sequence[int]
+        self,
+        *,
+        integration: str,
+        stories: Sequence[dict[str, Any]],
+        produced_version_ids: Sequence[int],
+        failures: Sequence[StoryFailure] = (),
     ) -> None:
         for story in stories:
             if self._validate is not None:
@@ -128,3 +134,4 @@ class InMemoryStoryRepository:
         for story in stories:
             self.stories[story["story_id"]] = copy.deepcopy(story)
         self.produced.update(produced_version_ids)
+        self.quarantined.extend(failures)

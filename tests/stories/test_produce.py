@@ -188,7 +188,9 @@ class TestQueue:
 
     def test_a_store_that_never_marks_does_not_spin(self) -> None:
         class Stuck(InMemoryStoryRepository):
-            def save_stories(self, *, integration: str, stories: Any, produced_version_ids: Any) -> None:
+            def save_stories(
+                self, *, integration: str, stories: Any, produced_version_ids: Any, failures: Any = ()
+            ) -> None:
                 super().save_stories(integration=integration, stories=stories, produced_version_ids=[])
 
         repo = Stuck()

@@ -89,3 +89,31 @@ class TestRealStore:
         produce(store, integration=INTEGRATION, batch_size=3)
         again = produce(store, integration=INTEGRATION, batch_size=3)
         assert (again.batches, again.stories_saved) == (0, 0)
+
+
+class TestFailuresAreQuarantined:
+    def test_a_failed_story_is_quarantined_with_its_batch(self, store: Store, monkeypatch) -> None:
+        from xops_provider.stories import producer
+
+        real_build = producer.build_story
+
+        def build_or_crash(**kwargs: Any) -> dict[str, Any] | None:
+            if kwargs["incident_id"] == "101":
+                raise KeyError("a mapping defect")
+            return real_build(**kwargs)
+
+        monkeypatch.setattr(producer, "build_story", build_or_crash)
+        for payload in POOL:
+            commit(store, payload)
+        report = produce(store, integration=INTEGRATION, batch_size=50)
+
+        assert [f.incident_id for f in report.failures] == ["101"]
+        assert store.pending_incidents(integration=INTEGRATION, limit=10) == []
+        (record,) = store.quarantined(INTEGRATION)
+        assert (record.kind, record.record_id) == ("story", "101")
+        assert "unexpected KeyError" in record.reason
+        assert json.loads(record.payload)["version_ids"] == list(report.failures[0].version_ids)
+        # The other stories were saved in the same run, and a rerun adds nothing.
+        assert store.get_story(f"mdo:{TENANT}:103") is not None
+        assert produce(store, integration=INTEGRATION, batch_size=50).failures == []
+        assert len(store.quarantined(INTEGRATION)) == 1

@@ -33,7 +33,7 @@ from xops_provider.store.database import (
     upgrade_schema,
     writer,
 )
-from xops_provider.stories.ports import IncidentHead, IncidentVersion
+from xops_provider.stories.ports import IncidentHead, IncidentVersion, StoryFailure
 
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
@@ -649,14 +649,20 @@ class Store:
         return result
 
     def save_stories(
-        self, *, integration: str, stories: Sequence[dict[str, Any]], produced_version_ids: Sequence[int]
+        self,
+        *,
+        integration: str,
+        stories: Sequence[dict[str, Any]],
+        produced_version_ids: Sequence[int],
+        failures: Sequence[StoryFailure] = (),
     ) -> None:
-        """Upsert story documents with their indexed columns and entity index, and mark the versions
-        produced, in one transaction.
+        """Upsert story documents with their indexed columns and entity index, quarantine the incidents
+        whose story failed, and mark the versions produced, in one transaction.
 
         :param integration: the integration the stories belong to (unless a document names its own).
         :param stories: story documents (``story.schema.json``).
         :param produced_version_ids: the raw versions these stories now reflect.
+        :param failures: incidents whose story could not be built; their versions stay stored.
         """
         rows: dict[str, dict[str, Any]] = {}
         entities: dict[str, list[dict[str, Any]]] = {}
@@ -695,6 +701,10 @@ class Store:
                         ),
                         flat,
                     )
+            now = utc_now()
+            for tenant_id in sorted({failure.tenant_id for failure in failures}):
+                entries = [_story_quarantine(f) for f in failures if f.tenant_id == tenant_id]
+                self._insert_quarantine(conn, integration, tenant_id, entries, now)
             for chunk in _chunks(list(dict.fromkeys(produced_version_ids))):
                 conn.execute(update(raw).where(raw.c.id.in_(chunk)).values(produced=True))
 
@@ -910,6 +920,17 @@ class Store:
         }
         with self.engine.connect() as conn:
             return {name: int(conn.execute(query).scalar_one()) for name, query in queries.items()}
+
+
+def _story_quarantine(failure: StoryFailure) -> QuarantineEntry:
+    """A failed story's quarantine record; its payload points at the raw versions, which stay stored."""
+    payload = {"incident_id": failure.incident_id, "version_ids": list(failure.version_ids)}
+    return QuarantineEntry(
+        kind="story",
+        record_id=failure.incident_id,
+        reason=failure.reason,
+        payload=json.dumps(payload, sort_keys=True),
+    )
 
 
 def _head(row: Any) -> IncidentHead:

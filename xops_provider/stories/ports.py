@@ -49,6 +49,22 @@ class IncidentHead:
     has_mdo_alert: bool
 
 
+@dataclass(frozen=True, slots=True)
+class StoryFailure:
+    """An incident whose story could not be built: quarantined, with its versions marked produced.
+
+    :param tenant_id: the tenant.
+    :param incident_id: the incident whose story failed.
+    :param version_ids: the versions involved; they stay stored as received.
+    :param reason: what is wrong (no payload content).
+    """
+
+    tenant_id: str
+    incident_id: str
+    version_ids: tuple[int, ...]
+    reason: str
+
+
 class StoryRepository(Protocol):
     """The producer's view of the store."""
 
@@ -71,8 +87,14 @@ class StoryRepository(Protocol):
         ...
 
     def save_stories(
-        self, *, integration: str, stories: Sequence[dict[str, Any]], produced_version_ids: Sequence[int]
+        self,
+        *,
+        integration: str,
+        stories: Sequence[dict[str, Any]],
+        produced_version_ids: Sequence[int],
+        failures: Sequence[StoryFailure] = (),
     ) -> None:
-        """Upsert story documents with their indexed columns and entity index, and mark the versions
-        produced, in one transaction."""
+        """Upsert story documents with their indexed columns and entity index, quarantine the failures,
+        and mark the versions produced, all in one transaction: a crash can neither lose a failure's
+        reason nor mark its versions without it."""
         ...

@@ -23,7 +23,7 @@ from xops_provider.stories.errors import StoryInputError
 from xops_provider.stories.indication import indication, predicted_verdict
 from xops_provider.stories.merge import folded_into, resolve_survivors
 from xops_provider.stories.narrative import narrative
-from xops_provider.stories.ports import IncidentVersion, StoryRepository
+from xops_provider.stories.ports import IncidentVersion, StoryFailure, StoryRepository
 from xops_provider.stories.status import story_status
 from xops_provider.stories.timeline import alert_entries, order_timeline, version_entries
 from xops_provider.stories.versions import ParsedVersion, StoryAlert, collect_alerts, parse_versions
@@ -320,22 +320,6 @@ def build_story(
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
-class StoryFailure:
-    """An incident whose story could not be built; the caller quarantines it.
-
-    :param tenant_id: the tenant.
-    :param incident_id: the incident whose story failed.
-    :param version_ids: the versions involved, marked produced so the queue moves on.
-    :param reason: what is wrong (no payload content).
-    """
-
-    tenant_id: str
-    incident_id: str
-    version_ids: tuple[int, ...]
-    reason: str
-
-
 @dataclass(slots=True)
 class ProduceReport:
     """What one :func:`produce` run did: counts, and the failures to quarantine.
@@ -462,12 +446,21 @@ def _produce_tenant(
             )
         except StoryInputError as err:
             log.warning("Story for incident %s not built: %s", incident_id, err)
+            reason = str(err)
+        except Exception as err:
+            # A mapping defect met on one incident must not stop the line: it is quarantined with its
+            # type for the record, the traceback goes to the log, and the rest of the batch proceeds.
+            log.exception("Story for incident %s failed unexpectedly", incident_id)
+            reason = f"incident {incident_id}: unexpected {type(err).__name__} while building the story"
+        else:
+            reason = None
+        if reason is not None:
             report.failures.append(
                 StoryFailure(
                     tenant_id=tenant_id,
                     incident_id=incident_id,
                     version_ids=tuple(sorted(v.version_id for v in own)),
-                    reason=str(err),
+                    reason=reason,
                 )
             )
             continue
@@ -505,6 +498,7 @@ def produce(repo: StoryRepository, *, integration: str, batch_size: int) -> Prod
             by_tenant.setdefault(tenant_id, []).append(incident_id)
         stories: dict[str, dict[str, Any]] = {}
         version_ids: set[int] = set()
+        failures_before = len(report.failures)
         for tenant_id in sorted(by_tenant):
             _produce_tenant(
                 repo,
@@ -518,7 +512,12 @@ def produce(repo: StoryRepository, *, integration: str, batch_size: int) -> Prod
         progressed = bool(version_ids - marked)
         marked |= version_ids
         ordered = [stories[key] for key in sorted(stories)]
-        repo.save_stories(integration=integration, stories=ordered, produced_version_ids=sorted(version_ids))
+        repo.save_stories(
+            integration=integration,
+            stories=ordered,
+            produced_version_ids=sorted(version_ids),
+            failures=report.failures[failures_before:],
+        )
         report.stories_saved += len(ordered)
         report.merged_stories += sum(1 for s in ordered if s["merged_into"])
         report.versions_produced += len(version_ids)
