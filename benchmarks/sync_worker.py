@@ -4,7 +4,8 @@ Modes:
 
 * ``ingest``: ``DefenderIncidentsHook.sync`` into the store at ``--store-url``;
 * ``bare``: a plain ``requests`` loop that only pages and parses (the I/O floor);
-* ``kiota``: the azure provider's ``KiotaRequestAdapterHook`` paging the same endpoint.
+* ``kiota``: the azure provider's ``KiotaRequestAdapterHook`` paging the same endpoint;
+* ``produce``: the Generic Incident producer over everything an ``ingest`` run left in ``--store-url``.
 
 The ``ms_tenant`` connection comes from ``AIRFLOW_CONN_MS_TENANT_DEFAULT``. Prints one JSON line.
 """
@@ -90,6 +91,25 @@ def _token(conn: dict[str, Any]) -> tuple[str, str, Any]:
     return answer.json()["access_token"], graph, verify
 
 
+def run_produce(store_url: str) -> dict[str, Any]:
+    from xops_provider.store import Store
+    from xops_provider.stories.producer import produce
+
+    store = Store.open(store_url)
+    started = time.perf_counter()
+    report = produce(store, integration="bench", batch_size=200)
+    elapsed = time.perf_counter() - started
+    store.close()
+    counts = report.counts()
+    return {
+        "elapsed": elapsed,
+        "incidents": counts["incidents"],
+        "stories": counts["stories_saved"],
+        "failed": counts["failed"],
+        "requests": 0,
+    }
+
+
 def run_bare() -> dict[str, Any]:
     import requests
 
@@ -159,11 +179,13 @@ def run_kiota() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("mode", choices=("ingest", "bare", "kiota"))
-    parser.add_argument("--store-url", help="the store's SQLAlchemy URL (ingest)")
+    parser.add_argument("mode", choices=("ingest", "produce", "bare", "kiota"))
+    parser.add_argument("--store-url", help="the store's SQLAlchemy URL (ingest, produce)")
     args = parser.parse_args(argv)
     if args.mode == "ingest":
         result = run_ingest(args.store_url)
+    elif args.mode == "produce":
+        result = run_produce(args.store_url)
     elif args.mode == "bare":
         result = run_bare()
     else:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import pydantic_core
 from sqlalchemy import Connection, Engine, Table, case, delete, false, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
@@ -608,7 +609,7 @@ class Store:
                             incident_id=row.incident_id,
                             last_update=GraphTime(row.last_update_ticks),
                             received_at=row.received_at,
-                            payload=json.loads(row.payload),
+                            payload=pydantic_core.from_json(row.payload),
                         )
                     )
         return result
