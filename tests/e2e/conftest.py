@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.e2e.cluster import AirflowCluster
@@ -14,6 +16,8 @@ from tests.fixtures.store import PostgresServer
 # A database number of the machine's Redis reserved for this test; only it is ever flushed.
 REDIS_URL = os.environ.get("XOPS_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 DAG_ID = "xops_email_security"
+# PostgresServer.create names databases PREFIX_PID_HEX.
+_E2E_DB = re.compile(r"xops_e2e_(?:airflow|store)_(\d+)_[0-9a-f]+")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -42,9 +46,35 @@ def redis_broker() -> Iterator[str]:
         client.close()
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        pass
+    return True
+
+
+@pytest.fixture(scope="session")
+def e2e_pg_server(pg_server: PostgresServer) -> PostgresServer:
+    """The PostgreSQL server, rid of the databases of earlier runs that were killed before their
+    finalizers ran (their names carry the pid of a process that no longer exists)."""
+    with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'xops\\_e2e\\_%'")
+        names = [row[0] for row in rows]
+        stale = [
+            name for name in names if (match := _E2E_DB.fullmatch(name)) and not _pid_alive(int(match[1]))
+        ]
+    for name in stale:
+        pg_server.drop(name)
+    return pg_server
+
+
 @pytest.fixture
-def metadata_db(pg_server: PostgresServer) -> Iterator[str]:
+def metadata_db(e2e_pg_server: PostgresServer) -> Iterator[str]:
     """Airflow's metadata DB: a fresh database, as a psycopg 3 SQLAlchemy URL."""
+    pg_server = e2e_pg_server
     name = pg_server.create(prefix="xops_e2e_airflow")
     try:
         yield pg_server.url(name).replace("postgresql://", "postgresql+psycopg://", 1)
@@ -53,8 +83,9 @@ def metadata_db(pg_server: PostgresServer) -> Iterator[str]:
 
 
 @pytest.fixture
-def story_db(pg_server: PostgresServer) -> Iterator[str]:
+def story_db(e2e_pg_server: PostgresServer) -> Iterator[str]:
     """The story store: a fresh, empty database (the DAG's tasks migrate it on first use)."""
+    pg_server = e2e_pg_server
     name = pg_server.create(prefix="xops_e2e_store")
     try:
         yield pg_server.url(name)
@@ -93,7 +124,7 @@ def airflow_cluster(
         },
     )
     try:
-        cluster.run("db", "migrate", timeout=300)
+        cluster.run("db", "migrate", timeout=180)
         cluster.start("api-server", "api-server", "--port", str(cluster.api_port), "--workers", "1")
         cluster.start("scheduler", "scheduler")
         cluster.start("dag-processor", "dag-processor")
@@ -102,7 +133,7 @@ def airflow_cluster(
         cluster.wait_for(
             f"the api-server to serve DAG {DAG_ID}",
             lambda: cluster.api("GET", f"/dags/{DAG_ID}"),
-            timeout=180,
+            timeout=150,
             interval=2,
         )
         yield cluster

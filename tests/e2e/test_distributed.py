@@ -49,6 +49,8 @@ def _task_states(cluster: AirflowCluster, run_id: str) -> dict[str, str | None]:
 
 @pytest.mark.slow
 @pytest.mark.postgres
+# Above the sum of the stages' own bounds, so a stuck stage fails with its services' logs.
+@pytest.mark.timeout(900)
 class TestDistributedRun:
     def test_deferred_sensor_wakes_on_new_incidents_and_celery_writes_the_stories(
         self, simulator, airflow_cluster: AirflowCluster, story_db: str
@@ -68,7 +70,7 @@ class TestDistributedRun:
                 raise AssertionError(f"the sensor ended {state!r} before any incident existed")
             return state if state == "deferred" else None
 
-        cluster.wait_for("the sensor to defer", sensor_deferred, timeout=180, interval=2)
+        cluster.wait_for("the sensor to defer", sensor_deferred, timeout=120, interval=2)
         deferred_after = time.monotonic() - started
         checks_before = simulator.admin.count(route=INCIDENTS_ROUTE, method="GET")
 
@@ -96,7 +98,7 @@ class TestDistributedRun:
             state = cluster.api("GET", f"/dags/{DAG_ID}/dagRuns/{run_id}", expect=200)["state"]
             return state if state in _FINISHED else None
 
-        final = cluster.wait_for("the DAG run to finish", run_finished, timeout=300, interval=3)
+        final = cluster.wait_for("the DAG run to finish", run_finished, timeout=240, interval=3)
         finished = time.monotonic()
         states = _task_states(cluster, run_id)
         assert final == "success", f"run {run_id} ended {final}: {states}\n{cluster.log_tails()}"
