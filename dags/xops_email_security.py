@@ -11,7 +11,8 @@ wait_for_incidents -> ingest_incidents -> produce_stories
 Correlation (hunting, endpoint alerts, network events) comes after ``produce_stories`` in a later
 release. Connections: ``ms_tenant_default`` (the Microsoft tenant) and ``xops_store`` (the story store;
 the embedded SQLite store under ``$AIRFLOW_HOME/xops/`` when it is not defined). The schedule comes
-from ``[xops] poll_interval_minutes`` (``AIRFLOW__XOPS__POLL_INTERVAL_MINUTES``), 5 by default.
+from ``[xops] poll_interval_minutes`` (``AIRFLOW__XOPS__POLL_INTERVAL_MINUTES``), 5 by default; while it
+waits, the sensor checks Graph every ``[xops] check_interval_seconds`` (60 by default).
 
 Nothing here touches a database or the network at parse time.
 """
@@ -29,6 +30,8 @@ from xops_provider.sensors.defender import DefenderIncidentSensor
 
 INTEGRATION = "default"
 POLL_INTERVAL = dt.timedelta(minutes=conf.getint("xops", "poll_interval_minutes", fallback=5))
+# How often the waiting sensor's trigger asks Graph for news, in the triggerer.
+CHECK_INTERVAL = conf.getint("xops", "check_interval_seconds", fallback=60)
 
 with DAG(
     dag_id="xops_email_security",
@@ -44,6 +47,7 @@ with DAG(
     wait_for_incidents = DefenderIncidentSensor(
         task_id="wait_for_incidents",
         integration=INTEGRATION,
+        poke_interval=CHECK_INTERVAL,
         retries=0,
     )
     ingest_incidents = DefenderIncidentIngestOperator(

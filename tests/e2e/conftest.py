@@ -117,6 +117,8 @@ def airflow_cluster(
             "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
             # The sensor's timeout is the schedule interval: far beyond any wait below.
             "AIRFLOW__XOPS__POLL_INTERVAL_MINUTES": "30",
+            # The trigger checks Graph every 5 s instead of every minute while the sensor waits.
+            "AIRFLOW__XOPS__CHECK_INTERVAL_SECONDS": "5",
             # Faster hand-offs between the services; correctness does not depend on them.
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__SCHEDULER__JOB_HEARTBEAT_SEC": "2",

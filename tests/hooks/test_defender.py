@@ -213,32 +213,3 @@ class TestFindUnseen:
             assert hook.find_unseen(store=store, integration="u", ignore=woken.unseen).unseen == ()
         finally:
             store.close()
-
-
-class TestReadAhead:
-    @pytest.mark.simulator(scenario="generated", incidents=260, seed=57)
-    def test_costs_no_extra_request(self, simulator, tmp_path):
-        import datetime as dt
-
-        from xops_provider.store import Store
-
-        used = {}
-        for read_ahead in (False, True):
-            store = Store.open(f"sqlite:///{tmp_path}/{read_ahead}.db")
-            hook = DefenderIncidentsHook(read_ahead=read_ahead)
-            before = simulator.admin.count(route=LIST_ROUTE)
-            report = hook.sync(store=store, integration="ra", lookback=dt.timedelta(days=3650))
-            used[read_ahead] = simulator.admin.count(route=LIST_ROUTE) - before
-            hook.close()
-            store.close()
-            assert report.versions_stored == 260
-        assert used[False] >= 6
-        assert used[True] == used[False]
-
-    @pytest.mark.simulator(scenario="generated", incidents=120, seed=58)
-    def test_wrong_guess_is_harmless(self, hook):
-        first = hook.query(since=EPOCH)  # reads query(since=<its last time>) ahead
-        again = hook.query(since=EPOCH)  # not the guess: answered by a fresh request
-        assert [i["id"] for i in again.incidents] == [i["id"] for i in first.incidents]
-        follow = hook.follow(first.next_link)
-        assert len(follow.incidents) == 50

@@ -15,8 +15,7 @@ through. What it adds to a plain ``GET`` is how it fails:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Collection, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -102,8 +101,6 @@ class DefenderIncidentsHook(MsTenantHook):
 
     :param ms_tenant_conn_id: the ``ms_tenant`` connection to use.
     :param page_size: ``$top`` of the window queries, at most 50.
-    :param read_ahead: fetch the sync's next page in a background thread while the engine stores
-        the current one (Graph's latency then overlaps the parsing and the database writes).
     :param kwargs: passed to :class:`~xops_provider.hooks.ms_tenant.MsTenantHook` (``connection``,
         ``timeout``, ``max_retries``, ``backoff``).
     """
@@ -115,7 +112,6 @@ class DefenderIncidentsHook(MsTenantHook):
         *,
         ms_tenant_conn_id: str = MsTenantHook.default_conn_name,
         page_size: int = PAGE_SIZE,
-        read_ahead: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(ms_tenant_conn_id=ms_tenant_conn_id, **kwargs)
@@ -126,10 +122,6 @@ class DefenderIncidentsHook(MsTenantHook):
         self.expand_fallback = False
         #: How many pages were read in the fallback, for the run's report.
         self.fallback_pages = 0
-        self.read_ahead = read_ahead
-        self._lower: GraphTime | None = None
-        self._ahead: tuple[tuple[str, Any], Future[dict[str, Any]]] | None = None
-        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def client(self) -> GraphClient:
@@ -149,14 +141,9 @@ class DefenderIncidentsHook(MsTenantHook):
         :param since: the window's start.
         """
         params = self._window(since)
-        self._lower = since
         if not self.expand_fallback:
             try:
-                expanded = {**params, "$expand": "alerts"}
-                body = self._fetch(
-                    ("query", since.ticks), lambda: self.client.get(INCIDENTS_PATH, params=expanded)
-                )
-                return self._read_ahead(self._page(body))
+                return self._page(self.client.get(INCIDENTS_PATH, params={**params, "$expand": "alerts"}))
             except GraphServerError as err:
                 self._enter_fallback(err)
         return self._page_with_alerts(self.client.get(INCIDENTS_PATH, params=params))
@@ -172,8 +159,7 @@ class DefenderIncidentsHook(MsTenantHook):
             if self.expand_fallback:
                 return self._page_with_alerts(self.client.get_next(_without_expand(next_link)))
             try:
-                body = self._fetch(("follow", next_link), lambda: self.client.get_next(next_link))
-                return self._read_ahead(self._page(body))
+                return self._page(self.client.get_next(next_link))
             except GraphServerError as err:
                 self._enter_fallback(err)
                 return self._page_with_alerts(self.client.get_next(_without_expand(next_link)))
@@ -196,52 +182,8 @@ class DefenderIncidentsHook(MsTenantHook):
             "$top": str(self.page_size),
         }
 
-    def _fetch(self, key: tuple[str, Any], request: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """The answer to ``request``: the one read ahead when ``key`` was predicted, else a new one."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[0] == key:
-            return ahead[1].result()
-        return request()
-
-    def _read_ahead(self, page: Page) -> Page:
-        """Start fetching the page the engine will most likely ask for next, while it stores this one.
-
-        The engine steps the keyset to the page's last ``lastUpdateDateTime`` when that is past the
-        query's lower bound, and follows the ``nextLink`` otherwise (a tie group longer than a
-        page). A wrong guess costs one request and changes nothing else: the answer is only used
-        for the exact call it was fetched for, and its errors surface there, as a direct call's would.
-        """
-        if not self.read_ahead or not page.next_link or self.expand_fallback:
-            return page
-        last = _last_time(page.incidents)
-        key: tuple[str, Any]
-        if last is not None and self._lower is not None and last > self._lower:
-            params = {**self._window(last), "$expand": "alerts"}
-            key = ("query", last.ticks)
-
-            def request() -> dict[str, Any]:
-                return self.client.get(INCIDENTS_PATH, params=params)
-
-        else:
-            link = page.next_link
-            key = ("follow", link)
-
-            def request() -> dict[str, Any]:
-                return self.client.get_next(link)
-
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="graph-read-ahead")
-        self._ahead = (key, self._executor.submit(request))
-        return page
-
     def close(self) -> None:
-        """Drop any page read ahead, stop the read-ahead thread and close the Graph client."""
-        ahead, self._ahead = self._ahead, None
-        if ahead is not None:
-            ahead[1].cancel()
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        """Close the Graph client."""
         self.get_graph_client().close()
 
     def _enter_fallback(self, err: GraphServerError) -> None:
