@@ -40,7 +40,8 @@ if [ -f dags/xops_email_security.py ]; then
   echo
   xops stories list
   echo
-  FIRST_STORY="$(xops stories list --ids | head -n 1)"
+  STORY_IDS="$(xops stories list --ids)"
+  FIRST_STORY="${STORY_IDS%%$'\n'*}"
   echo "xops stories show $FIRST_STORY"
   xops stories show "$FIRST_STORY"
 else

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -54,7 +55,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(chosen).parse_args(arguments)
     if _GROUPS[args.group][1]:
         _logs_to_stderr()
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except BrokenPipeError:
+        # The reader stopped early (``xops stories list --ids | head -1``): that is its choice, not an
+        # error. Point stdout at devnull so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
