@@ -577,7 +577,8 @@ class TestConcurrentRuns:
             for _ in range(2)
         ]
         outputs = [proc.communicate(timeout=300) for proc in procs]
-        assert [proc.returncode for proc in procs] == [0, 0], outputs
+        failed = [err for proc, (_, err) in zip(procs, outputs, strict=True) if proc.returncode]
+        assert not failed, "\n---\n".join(failed)
         reports = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
         assert sum(r["versions_stored"] for r in reports) == 400
         # The lock serialised them: exactly one run started from the lookback window.
