@@ -253,3 +253,20 @@ class TestUpgradeShortcut:
         upgrade_schema(engine)
         assert database.head_revision() == "0001"
         engine.dispose()
+
+
+class TestFirstOpeningOfANewSqliteFile:
+    def test_processes_opening_one_new_file_at_once_all_succeed(self, tmp_path):
+        # SQLite may refuse the switch to WAL with "database is locked" without waiting on
+        # busy_timeout when two connections make it at once; the store retries it.
+        code = "import sys\nfrom xops_provider.store import Store\nStore.open(sys.argv[1]).close()\n"
+        for attempt in range(4):
+            url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", code, url], cwd=REPO, stderr=subprocess.PIPE, text=True
+                )
+                for _ in range(4)
+            ]
+            errors = [proc.communicate(timeout=120)[1] for proc in procs]
+            assert [proc.returncode for proc in procs] == [0, 0, 0, 0], "\n---\n".join(errors)

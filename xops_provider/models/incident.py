@@ -176,6 +176,35 @@ _KNOWN_EVIDENCE = {
 }
 
 
+def _lenient_time(value: Any) -> GraphTime | None:
+    """An optional timestamp: an unreadable one reads as missing, it must not cost the incident."""
+    try:
+        return _parse_time(value)
+    except InvalidTimestamp:
+        return None
+
+
+def _trimmed(value: Any) -> str | None:
+    value = loose_str(value)
+    return None if value is None else value.strip()
+
+
+def _enum(kind: str) -> BeforeValidator:
+    return BeforeValidator(lambda value: normalize_enum(kind, value))
+
+
+# Field types: each reading rule is written once and named by what it reads.
+OptionalTime = Annotated[GraphTime | None, BeforeValidator(_lenient_time)]
+TrimmedStr = Annotated[str | None, BeforeValidator(_trimmed)]
+Texts = Annotated[list[str], BeforeValidator(_texts)]
+IncidentStatus = Annotated[str | None, _enum("incident_status")]
+AlertStatus = Annotated[str | None, _enum("alert_status")]
+Severity = Annotated[str | None, _enum("severity")]
+Classification = Annotated[str | None, _enum("classification")]
+Verdict = Annotated[str | None, _enum("verdict")]
+ServiceSource = Annotated[str | None, _enum("service_source")]
+
+
 class _GraphModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, arbitrary_types_allowed=True)
 
@@ -184,34 +213,16 @@ class Evidence(_GraphModel):
     """One evidence item; every key is kept, only the common ones are typed."""
 
     odata_type: LooseStr = Field(default=None, alias="@odata.type")
-    created: GraphTime | None = Field(default=None, alias="createdDateTime")
-    verdict: LooseStr = None
+    created: OptionalTime = Field(default=None, alias="createdDateTime")
+    verdict: Verdict = None
     remediation_status: LooseStr = Field(default=None, alias="remediationStatus")
-    roles: list[str] = Field(default_factory=list)
-    detailed_roles: list[str] = Field(default_factory=list, alias="detailedRoles")
-    tags: list[str] = Field(default_factory=list)
+    roles: Texts = Field(default_factory=list)
+    detailed_roles: Texts = Field(default_factory=list, alias="detailedRoles")
+    tags: Texts = Field(default_factory=list)
 
     @property
     def kind(self) -> str:
         return evidence_kind(self.odata_type)
-
-    @field_validator("created", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> GraphTime | None:
-        try:
-            return _parse_time(value)
-        except InvalidTimestamp:
-            return None  # an unreadable evidence time must not cost the whole incident
-
-    @field_validator("verdict", mode="before")
-    @classmethod
-    def _verdict(cls, value: Any) -> str | None:
-        return normalize_enum("verdict", value)
-
-    @field_validator("roles", "detailed_roles", "tags", mode="before")
-    @classmethod
-    def _list(cls, value: Any) -> list[str]:
-        return _texts(value)
 
 
 class Comment(_GraphModel):
@@ -219,7 +230,7 @@ class Comment(_GraphModel):
 
     comment: LooseStr = None
     created_by: LooseStr = Field(default=None, alias="createdByDisplayName")
-    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+    created: OptionalTime = Field(default=None, alias="createdDateTime")
 
     @model_validator(mode="before")
     @classmethod
@@ -230,96 +241,39 @@ class Comment(_GraphModel):
             data.setdefault("createdDateTime", data.get("createdTime"))
         return data
 
-    @field_validator("created", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> GraphTime | None:
-        try:
-            return _parse_time(value)
-        except InvalidTimestamp:
-            return None
-
 
 class Alert(_GraphModel):
-    """An alert (alerts_v2 shape), as expanded inside an incident."""
+    """An alert (alerts_v2 shape), as expanded inside an incident. Its ``id`` is required: alerts are
+    keyed by it, since they can move between incidents."""
 
-    id: str
-    incident_id: LooseStr = Field(default=None, alias="incidentId")
+    id: Annotated[str, BeforeValidator(_trimmed)]
+    incident_id: TrimmedStr = Field(default=None, alias="incidentId")
     provider_alert_id: LooseStr = Field(default=None, alias="providerAlertId")
     title: LooseStr = None
     description: LooseStr = None
-    status: LooseStr = None
-    severity: LooseStr = None
-    classification: LooseStr = None
+    status: AlertStatus = None
+    severity: Severity = None
+    classification: Classification = None
     determination: LooseStr = None
-    service_source: LooseStr = Field(default=None, alias="serviceSource")
+    service_source: ServiceSource = Field(default=None, alias="serviceSource")
     detection_source: LooseStr = Field(default=None, alias="detectionSource")
     product_name: LooseStr = Field(default=None, alias="productName")
     category: LooseStr = None
-    mitre_techniques: list[str] = Field(default_factory=list, alias="mitreTechniques")
+    mitre_techniques: Texts = Field(default_factory=list, alias="mitreTechniques")
     threat_display_name: LooseStr = Field(default=None, alias="threatDisplayName")
     threat_family_name: LooseStr = Field(default=None, alias="threatFamilyName")
-    alert_web_url: LooseStr = Field(default=None, alias="alertWebUrl")
-    created: GraphTime | None = Field(default=None, alias="createdDateTime")
-    last_update: GraphTime | None = Field(default=None, alias="lastUpdateDateTime")
-    first_activity: GraphTime | None = Field(default=None, alias="firstActivityDateTime")
-    last_activity: GraphTime | None = Field(default=None, alias="lastActivityDateTime")
-    resolved: GraphTime | None = Field(default=None, alias="resolvedDateTime")
-    evidence: list[Evidence] = Field(default_factory=list)
-    comments: list[Comment] = Field(default_factory=list)
+    alert_web_url: TrimmedStr = Field(default=None, alias="alertWebUrl")
+    created: OptionalTime = Field(default=None, alias="createdDateTime")
+    last_update: OptionalTime = Field(default=None, alias="lastUpdateDateTime")
+    first_activity: OptionalTime = Field(default=None, alias="firstActivityDateTime")
+    last_activity: OptionalTime = Field(default=None, alias="lastActivityDateTime")
+    resolved: OptionalTime = Field(default=None, alias="resolvedDateTime")
+    evidence: Annotated[list[Evidence], BeforeValidator(_objects)] = Field(default_factory=list)
+    comments: Annotated[list[Comment], BeforeValidator(_objects)] = Field(default_factory=list)
 
     @property
     def is_mdo(self) -> bool:
         return (self.service_source or "").lower() == MDO_SERVICE_SOURCE.lower()
-
-    @field_validator("id", "incident_id", mode="before")
-    @classmethod
-    def _id(cls, value: Any) -> Any:
-        value = None if isinstance(value, bool) else loose_str(value)
-        return None if value is None else value.strip()
-
-    @field_validator("alert_web_url", mode="before")
-    @classmethod
-    def _url(cls, value: Any) -> str | None:
-        value = loose_str(value)
-        return value.strip() if value is not None else None
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _status(cls, value: Any) -> str | None:
-        return normalize_enum("alert_status", value)
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> str | None:
-        return normalize_enum("severity", value)
-
-    @field_validator("classification", mode="before")
-    @classmethod
-    def _classification(cls, value: Any) -> str | None:
-        return normalize_enum("classification", value)
-
-    @field_validator("service_source", mode="before")
-    @classmethod
-    def _service_source(cls, value: Any) -> str | None:
-        return normalize_enum("service_source", value)
-
-    @field_validator("created", "last_update", "first_activity", "last_activity", "resolved", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> GraphTime | None:
-        try:
-            return _parse_time(value)
-        except InvalidTimestamp:
-            return None
-
-    @field_validator("evidence", "comments", mode="before")
-    @classmethod
-    def _list(cls, value: Any) -> list[Any]:
-        return _objects(value)
-
-    @field_validator("mitre_techniques", mode="before")
-    @classmethod
-    def _text_list(cls, value: Any) -> list[str]:
-        return _texts(value)
 
 
 class Incident(_GraphModel):
@@ -330,23 +284,23 @@ class Incident(_GraphModel):
     last_update: GraphTime = Field(alias="lastUpdateDateTime")
     tenant_id: LooseStr = Field(default=None, alias="tenantId")
     display_name: LooseStr = Field(default=None, alias="displayName")
-    status: LooseStr = None
-    severity: LooseStr = None
-    classification: LooseStr = None
+    status: IncidentStatus = None
+    severity: Severity = None
+    classification: Classification = None
     determination: LooseStr = None
-    created: GraphTime | None = Field(default=None, alias="createdDateTime")
+    created: OptionalTime = Field(default=None, alias="createdDateTime")
     assigned_to: LooseStr = Field(default=None, alias="assignedTo")
-    incident_web_url: LooseStr = Field(default=None, alias="incidentWebUrl")
-    redirect_incident_id: LooseStr = Field(default=None, alias="redirectIncidentId")
-    custom_tags: list[str] = Field(default_factory=list, alias="customTags")
-    system_tags: list[str] = Field(default_factory=list, alias="systemTags")
+    incident_web_url: TrimmedStr = Field(default=None, alias="incidentWebUrl")
+    redirect_incident_id: TrimmedStr = Field(default=None, alias="redirectIncidentId")
+    custom_tags: Texts = Field(default_factory=list, alias="customTags")
+    system_tags: Texts = Field(default_factory=list, alias="systemTags")
     description: LooseStr = None
     summary: LooseStr = None
     resolving_comment: LooseStr = Field(default=None, alias="resolvingComment")
     last_modified_by: LooseStr = Field(default=None, alias="lastModifiedBy")
     priority_score: int | None = Field(default=None, alias="priorityScore")
-    comments: list[Comment] = Field(default_factory=list)
-    alerts: list[Alert] = Field(default_factory=list)
+    comments: Annotated[list[Comment], BeforeValidator(_objects)] = Field(default_factory=list)
+    alerts: Annotated[list[Alert], BeforeValidator(_alert_objects)] = Field(default_factory=list)
 
     @property
     def has_mdo_alert(self) -> bool:
@@ -359,12 +313,6 @@ class Incident(_GraphModel):
             data = dict(data)
             data["customTags"] = data["tags"]
         return data
-
-    @field_validator("redirect_incident_id", mode="before")
-    @classmethod
-    def _redirect(cls, value: Any) -> str | None:
-        value = None if isinstance(value, bool) else loose_str(value)
-        return None if value is None else value.strip()
 
     @field_validator("id", mode="before")
     @classmethod
@@ -384,35 +332,6 @@ class Incident(_GraphModel):
             raise ValueError("lastUpdateDateTime is missing")
         return GraphTime.parse(value) if not isinstance(value, GraphTime) else value
 
-    @field_validator("created", mode="before")
-    @classmethod
-    def _time(cls, value: Any) -> GraphTime | None:
-        try:
-            return _parse_time(value)
-        except InvalidTimestamp:
-            return None
-
-    @field_validator("incident_web_url", mode="before")
-    @classmethod
-    def _url(cls, value: Any) -> str | None:
-        value = loose_str(value)
-        return value.strip() if value is not None else None
-
-    @field_validator("status", mode="before")
-    @classmethod
-    def _status(cls, value: Any) -> str | None:
-        return normalize_enum("incident_status", value)
-
-    @field_validator("severity", mode="before")
-    @classmethod
-    def _severity(cls, value: Any) -> str | None:
-        return normalize_enum("severity", value)
-
-    @field_validator("classification", mode="before")
-    @classmethod
-    def _classification(cls, value: Any) -> str | None:
-        return normalize_enum("classification", value)
-
     @field_validator("priority_score", mode="before")
     @classmethod
     def _score(cls, value: Any) -> Any:
@@ -421,18 +340,3 @@ class Incident(_GraphModel):
             return None if value is None else int(value)
         except (TypeError, ValueError):
             return None
-
-    @field_validator("comments", mode="before")
-    @classmethod
-    def _list(cls, value: Any) -> list[Any]:
-        return _objects(value)
-
-    @field_validator("alerts", mode="before")
-    @classmethod
-    def _alerts(cls, value: Any) -> list[Any]:
-        return _alert_objects(value)
-
-    @field_validator("custom_tags", "system_tags", mode="before")
-    @classmethod
-    def _text_list(cls, value: Any) -> list[str]:
-        return _texts(value)

@@ -193,6 +193,23 @@ def create_store_engine(url: str | URL, *, sqlite_busy_timeout: float = 30.0) ->
     return create_engine(url, pool_pre_ping=True, pool_size=2, max_overflow=4)
 
 
+def _enable_wal(cursor: Any, *, timeout: float) -> None:
+    """Switch a SQLite file to WAL. The mode persists in the file, so only the first opening switches;
+    when two processes open a new file at once, SQLite may refuse the switch with "database is locked"
+    without waiting on ``busy_timeout``, so the switch is retried until the timeout."""
+    import sqlite3
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -200,7 +217,7 @@ def _configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _enable_wal(cursor, timeout=busy_timeout_ms / 1000)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
