@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -259,12 +260,17 @@ class TestFirstOpeningOfANewSqliteFile:
     def test_processes_opening_one_new_file_at_once_all_succeed(self, tmp_path):
         # SQLite may refuse the switch to WAL with "database is locked" without waiting on
         # busy_timeout when two connections make it at once; the store retries it.
-        code = "import sys\nfrom xops_provider.store import Store\nStore.open(sys.argv[1]).close()\n"
-        for attempt in range(4):
+        # Every process opens the file at the same instant, after its interpreter has started.
+        code = (
+            "import sys, time\nfrom xops_provider.store import Store\n"
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\nStore.open(sys.argv[1]).close()\n"
+        )
+        for attempt in range(2):
             url = f"sqlite:///{tmp_path / f'new-{attempt}.db'}"
+            start = str(time.time() + 2)
             procs = [
                 subprocess.Popen(
-                    [sys.executable, "-c", code, url], cwd=REPO, stderr=subprocess.PIPE, text=True
+                    [sys.executable, "-c", code, url, start], cwd=REPO, stderr=subprocess.PIPE, text=True
                 )
                 for _ in range(4)
             ]
