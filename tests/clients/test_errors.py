@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
+from tests.paths import REAL_GRAPH
 from xops_provider.clients.errors import (
     CredentialError,
     GraphBadRequestError,
@@ -21,10 +21,6 @@ from xops_provider.clients.errors import (
 )
 from xops_provider.clients.graph import parse_incidents, parse_retry_after
 from xops_provider.models.incident import Alert, Incident
-
-REAL_GRAPH = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "real" / "graph"
-if not REAL_GRAPH.is_dir():  # the repo may be checked out elsewhere; the shared folder is fixed
-    REAL_GRAPH = Path("/work/shared/fixtures/real/graph")
 
 
 def _load(name: str) -> dict:

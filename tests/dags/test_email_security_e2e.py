@@ -14,11 +14,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tests.paths import STORY_SCHEMA
 from xops_provider.simulator.scenarios import company_xyz as xyz
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "schemas" / "story.schema.json").read_text()
-)
+SCHEMA = json.loads(STORY_SCHEMA.read_text())
 XOPS = str(Path(sys.executable).with_name("xops"))
 
 

@@ -11,19 +11,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import jsonschema
 import pytest
 
 from tests.e2e.cluster import AirflowCluster
 from tests.e2e.conftest import DAG_ID
+from tests.paths import STORY_SCHEMA
 from xops_provider.simulator.scenarios import company_xyz as xyz
 from xops_provider.store.repository import Store
 
-SCHEMA = json.loads(
-    (Path(__file__).resolve().parents[3] / "shared" / "schemas" / "story.schema.json").read_text()
-)
+SCHEMA = json.loads(STORY_SCHEMA.read_text())
 TASK_IDS = ("wait_for_incidents", "ingest_incidents", "produce_stories")
 MDO_SERVICE_SOURCE = "microsoftdefenderforoffice365"
 INCIDENTS_ROUTE = "/v1.0/security/incidents"

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from tests.paths import REAL_GRAPH as REAL
 from xops_provider.models.incident import Alert, Incident, evidence_kind
 
-REAL = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "real" / "graph"
 T0 = "2026-03-01T10:00:00.1234567Z"
 
 

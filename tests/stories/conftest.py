@@ -11,11 +11,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
+from tests.paths import REAL_FIXTURES, STORY_SCHEMA
 from tests.stories.memory import InMemoryStoryRepository
 
-SHARED = Path(os.environ.get("XOPS_SHARED_DIR", "/work/shared"))
-SCHEMA_PATH = SHARED / "schemas" / "story.schema.json"
-REAL_FIXTURES = SHARED / "fixtures" / "real"
+SCHEMA_PATH = STORY_SCHEMA
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("XOPS_UPDATE_GOLDEN") == "1"
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.paths import REAL_GRAPH
 from tests.sync.fakes import BASE, NOW, FakeGraph, backlog, snapshot, stored_heads
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import LockTimeout, Store, TransientStoreError
@@ -613,9 +614,7 @@ json_values = st.recursive(
     ),
     max_leaves=10,
 )
-REAL_INCIDENTS = json.loads(
-    (REPO.parent / "shared/fixtures/real/graph/incidents_expand_alerts_msdocs.json").read_text()
-)["value"]
+REAL_INCIDENTS = json.loads((REAL_GRAPH / "incidents_expand_alerts_msdocs.json").read_text())["value"]
 INCIDENT_KEYS = sorted(
     {key for incident in REAL_INCIDENTS for key in incident} | {"tags", "customTags", "comments"}
 )
