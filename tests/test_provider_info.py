@@ -90,17 +90,23 @@ class TestProviderInfo:
             "xops_provider.sensors.defender",
             "xops_provider.triggers.defender",
             "xops_provider.operators.stories",
+            "xops_provider.operators.ingest",
         } <= modules
+
+    def test_story_store_form_is_registered(self, provider_info):
+        (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "xops_store"]
+        assert conn["hook-class-name"] == "xops_provider.hooks.store.StoreHook"
+        assert "null" in conn["conn-fields"]["backend"]["schema"]["type"]
 
     @pytest.mark.parametrize("field", OPTIONAL_FIELDS)
     def test_optional_fields_accept_null(self, provider_info, field):
-        (conn,) = provider_info["connection-types"]
+        (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "ms_tenant"]
         assert "null" in conn["conn-fields"][field]["schema"]["type"]
 
     def test_cloud_offers_exactly_the_supported_clouds(self, provider_info):
         from xops_provider.clients.identity import CLOUDS
 
-        (conn,) = provider_info["connection-types"]
+        (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "ms_tenant"]
         assert conn["conn-fields"]["cloud"]["schema"]["enum"] == list(CLOUDS)
 
 

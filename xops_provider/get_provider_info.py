@@ -93,7 +93,10 @@ def get_provider_info() -> dict[str, Any]:
         ],
         "sensors": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.sensors.defender"]}],
         "triggers": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.triggers.defender"]}],
-        "operators": [{"integration-name": _STORIES, "python-modules": ["xops_provider.operators.stories"]}],
+        "operators": [
+            {"integration-name": _DEFENDER, "python-modules": ["xops_provider.operators.ingest"]},
+            {"integration-name": _STORIES, "python-modules": ["xops_provider.operators.stories"]},
+        ],
         "connection-types": [
             {
                 "connection-type": "ms_tenant",
@@ -113,6 +116,27 @@ def get_provider_info() -> dict[str, Any]:
                         "verify": "true",
                         "certificate_path": "/opt/airflow/secrets/xops-app.pem",
                         "certificate_thumbprint": "SHA-1 hex, e.g. 3F2504E04F8911D39A0C0305E82C3301A1B2C3D4",
+                    },
+                },
+            },
+            {
+                "connection-type": "xops_store",
+                "hook-class-name": "xops_provider.hooks.store.StoreHook",
+                "hook-name": "XOps story store",
+                "conn-fields": {
+                    "backend": {
+                        "label": "Database",
+                        "description": "postgres, or sqlite for a file; postgres when a host is set.",
+                        "schema": _optional("string", enum=["postgres", "sqlite", None]),
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": [],
+                    "relabeling": {"host": "Host (or the SQLite file's path)", "schema": "Database name"},
+                    "placeholders": {
+                        "host": "db.example.com, or /opt/airflow/xops/stories.db",
+                        "schema": "xops",
+                        "port": "5432",
                     },
                 },
             },
