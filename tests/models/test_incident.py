@@ -61,7 +61,6 @@ class TestLenience:
                 "id": "7",
                 "lastUpdateDateTime": T0,
                 "displayName": {"nested": True},
-                "redirectIncidentId": ["9"],
                 "customTags": "solo",
                 "alerts": [
                     {
@@ -80,7 +79,6 @@ class TestLenience:
             }
         )
         assert incident.display_name is None
-        assert incident.redirect_incident_id is None
         assert incident.custom_tags == ["solo"]
         alert = incident.alerts[0]
         assert (alert.title, alert.mitre_techniques) == ("42", ["T1566"])

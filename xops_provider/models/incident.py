@@ -176,6 +176,29 @@ _KNOWN_EVIDENCE = {
 }
 
 
+#: The longest incident id accepted: ids are keys and index entries in every store.
+ID_MAX_LENGTH = 200
+
+
+def incident_identifier(value: Any, *, name: str = "an incident id") -> str | None:
+    """An incident id read strictly, for it is an identity: text or a number, printable, not too long.
+
+    One that no database could store as a key would otherwise stop every later batch.
+
+    :param value: the value as received.
+    :param name: how to name the field in the error.
+    """
+    value = blank_to_none(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{name} must be a string or an integer, got {type(value).__name__}")
+    text = str(value).strip()
+    if len(text) > ID_MAX_LENGTH or not text.isprintable():
+        raise ValueError(f"{name} is longer than {ID_MAX_LENGTH} characters or holds control characters")
+    return text
+
+
 def _lenient_time(value: Any) -> GraphTime | None:
     """An optional timestamp: an unreadable one reads as missing, it must not cost the incident."""
     try:
@@ -291,7 +314,9 @@ class Incident(_GraphModel):
     created: OptionalTime = Field(default=None, alias="createdDateTime")
     assigned_to: LooseStr = Field(default=None, alias="assignedTo")
     incident_web_url: TrimmedStr = Field(default=None, alias="incidentWebUrl")
-    redirect_incident_id: TrimmedStr = Field(default=None, alias="redirectIncidentId")
+    redirect_incident_id: Annotated[
+        str | None, BeforeValidator(lambda value: incident_identifier(value, name="redirectIncidentId"))
+    ] = Field(default=None, alias="redirectIncidentId")
     custom_tags: Texts = Field(default_factory=list, alias="customTags")
     system_tags: Texts = Field(default_factory=list, alias="systemTags")
     description: LooseStr = None
@@ -316,13 +341,8 @@ class Incident(_GraphModel):
 
     @field_validator("id", mode="before")
     @classmethod
-    def _id(cls, value: Any) -> Any:
-        value = blank_to_none(value)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise ValueError(f"an incident id must be a string or an integer, got {type(value).__name__}")
-        return str(value).strip()
+    def _id(cls, value: Any) -> str | None:
+        return incident_identifier(value)
 
     @field_validator("last_update", mode="before")
     @classmethod

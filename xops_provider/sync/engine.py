@@ -43,7 +43,7 @@ from typing import Any, Protocol, TypeVar
 import pydantic_core
 from pydantic import ValidationError
 
-from xops_provider.models.incident import Incident
+from xops_provider.models.incident import ID_MAX_LENGTH, Incident
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.store.database import HeldLock, TransientStoreError
 from xops_provider.store.repository import BatchOutcome, NewVersion, QuarantineEntry, Store
@@ -57,8 +57,8 @@ DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
 _REASON_MAX = 1000
 _REWALKS = 3
-# Column sizes of the store's incident keys and status.
-_ID_MAX = 200
+# Column sizes of the store's incident keys (the model refuses longer ids) and status.
+_ID_MAX = ID_MAX_LENGTH
 _STATUS_MAX = 64
 # The fields the sync reads, and so validates (see ``_envelope``).
 _ENVELOPE_KEYS = ("id", "lastUpdateDateTime", "status", "redirectIncidentId", "alerts")
@@ -214,15 +214,6 @@ def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
             reason=_reason(err),
             payload=payload,
         )
-    # Ids are keys and index entries: one no database can store would stop every later batch.
-    for name, value in (("id", incident.id), ("redirectIncidentId", incident.redirect_incident_id)):
-        if value is not None and (len(value) > _ID_MAX or _printable(value) != value):
-            return QuarantineEntry(
-                kind="incident",
-                record_id=_printable(incident.id)[:_ID_MAX] or None,
-                reason=f"{name} is longer than {_ID_MAX} characters or holds control characters",
-                payload=payload,
-            )
     return NewVersion(
         incident_id=incident.id,
         last_update=incident.last_update,
