@@ -14,6 +14,7 @@ through. What it adds to a plain ``GET`` is how it fails:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
@@ -431,6 +432,27 @@ class DefenderIncidentsHook(MsTenantHook):
             lookback=lookback,
             overlap=overlap,
         )
+
+
+@contextlib.contextmanager
+def defender_and_store(
+    *, ms_tenant_conn_id: str, xops_store_conn_id: str
+) -> Iterator[tuple[DefenderIncidentsHook, Store]]:
+    """A Defender hook and the opened story store, both closed when the block ends.
+
+    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
+    :param xops_store_conn_id: the story store connection (the embedded store when the default one is
+        not defined).
+    """
+    from xops_provider.hooks.store import StoreHook
+
+    hook = DefenderIncidentsHook(ms_tenant_conn_id=ms_tenant_conn_id)
+    store = StoreHook(xops_store_conn_id=xops_store_conn_id).get_store()
+    try:
+        yield hook, store
+    finally:
+        store.close()
+        hook.close()
 
 
 def _segment(incident_id: str) -> str:

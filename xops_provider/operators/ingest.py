@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from xops_provider.hooks.defender import DEFAULT_LOOKBACK, DEFAULT_OVERLAP, DefenderIncidentsHook
+from xops_provider.hooks.defender import (
+    DEFAULT_LOOKBACK,
+    DEFAULT_OVERLAP,
+    DefenderIncidentsHook,
+    defender_and_store,
+)
 from xops_provider.hooks.store import StoreHook
 
 if TYPE_CHECKING:
@@ -54,9 +59,9 @@ class DefenderIncidentIngestOperator(BaseOperator):
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, Any]:
-        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
-        store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store()
-        try:
+        with defender_and_store(
+            ms_tenant_conn_id=self.ms_tenant_conn_id, xops_store_conn_id=self.xops_store_conn_id
+        ) as (hook, store):
             report = hook.sync(
                 store=store,
                 integration=self.integration,
@@ -64,9 +69,6 @@ class DefenderIncidentIngestOperator(BaseOperator):
                 overlap=self.overlap,
                 lock_timeout=self.lock_timeout,
             )
-        finally:
-            store.close()
-            hook.close()
         result = ingest_summary(report.to_xcom(), expand_fallback_pages=hook.fallback_pages)
         self.log.info("Ingest %s: %s", self.integration, result)
         return result

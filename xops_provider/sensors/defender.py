@@ -17,6 +17,7 @@ from xops_provider.hooks.defender import (
     DEFAULT_OVERLAP,
     PROBE_PAGE_SIZE,
     DefenderIncidentsHook,
+    defender_and_store,
 )
 from xops_provider.triggers.defender import DEFAULT_STORE_CONN_ID, DefenderIncidentTrigger
 
@@ -157,11 +158,9 @@ class DefenderIncidentSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One check: done when at least one incident version is not stored yet."""
-        from xops_provider.hooks.store import StoreHook
-
-        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
-        store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store()
-        try:
+        with defender_and_store(
+            ms_tenant_conn_id=self.ms_tenant_conn_id, xops_store_conn_id=self.xops_store_conn_id
+        ) as (hook, store):
             probe = hook.find_unseen(
                 store=store,
                 integration=self.integration,
@@ -169,9 +168,6 @@ class DefenderIncidentSensor(BaseSensorOperator):
                 overlap=self.overlap,
                 top=self.top,
             )
-        finally:
-            store.close()
-            hook.close()
         summary = probe.summary()
         self.log.info("Checked %(checked)d incident(s): %(unseen)d not stored yet", summary)
         return PokeReturnValue(is_done=bool(probe.unseen), xcom_value=summary)
