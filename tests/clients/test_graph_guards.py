@@ -196,3 +196,51 @@ class TestRetryRulesOnScriptedAnswers:
         client = _client(graph.base_url, graph.ca_path)
         assert client.get(INCIDENTS_PATH) == {"value": []}
         assert client.counters.retries == 1
+
+
+class TestCollectionPages:
+    """``get_collection`` keeps each item as the JSON text Graph sent; odd frames fall back."""
+
+    @staticmethod
+    def _serve(scripted_server_factory, body: bytes):
+        graph = scripted_server_factory("graph")
+        graph.responder = lambda _h: (200, {"Content-Type": "application/json"}, body)
+        return _client(graph.base_url, graph.ca_path, max_retries=1)
+
+    def test_items_are_the_bytes_graph_sent(self, scripted_server_factory):
+        body = (
+            b'{"@odata.context": "x", "value": [{"id": "1", "s": "caf\\u00e9 \xc3\xa9"}, '
+            b'{"id": 2}], "@odata.nextLink": "https://graph/next"}'
+        )
+        page = self._serve(scripted_server_factory, body).get_collection(INCIDENTS_PATH)
+        assert page.items == [b'{"id": "1", "s": "caf\\u00e9 \xc3\xa9"}', b'{"id": 2}']
+        assert page.next_link == "https://graph/next"
+
+    @pytest.mark.parametrize(
+        ("body", "items", "next_link"),
+        [
+            pytest.param(b'{"value": [{"x": NaN}]}', "decoded", None, id="nan-needs-python"),
+            pytest.param(b'{"value": {"id": "1"}}', None, None, id="value-not-a-list"),
+            pytest.param(b'{"error": "none"}', None, None, id="no-value"),
+            pytest.param(b'{"value": [], "@odata.nextLink": 7}', [], None, id="link-not-text"),
+            pytest.param(b"", None, None, id="empty-body"),
+        ],
+    )
+    def test_odd_frames(self, scripted_server_factory, body, items, next_link):
+        client = self._serve(scripted_server_factory, body)
+        page = client.get_collection(INCIDENTS_PATH)
+        if items == "decoded":
+            assert len(page.items) == 1
+            assert page.items[0]["x"] != page.items[0]["x"]  # NaN, decoded by Python's parser
+        else:
+            assert page.items == items
+        assert page.next_link == next_link
+        assert client.counters.retries == 0
+
+    def test_a_body_that_is_not_json_is_retried_then_refused(self, scripted_server_factory):
+        from xops_provider.clients.errors import GraphInvalidResponseError
+
+        client = self._serve(scripted_server_factory, b'{"value": [{"id": "1"')
+        with pytest.raises(GraphInvalidResponseError, match="not valid JSON"):
+            client.get_collection(INCIDENTS_PATH)
+        assert client.counters.retries == 1

@@ -70,7 +70,9 @@ class TestParsePage:
 
         validated: list[Any] = []
         real = engine._parse_record
-        monkeypatch.setattr(engine, "_parse_record", lambda record: validated.append(record) or real(record))
+        monkeypatch.setattr(
+            engine, "_parse_record", lambda record, payload: validated.append(record) or real(record, payload)
+        )
         page = [
             {"id": 7, "lastUpdateDateTime": "2026-03-01T10:00:00Z"},
             {"id": "8", "lastUpdateDateTime": "2026-03-01T11:00:00Z"},
@@ -653,19 +655,24 @@ class TestEnvelope:
             full = Incident.model_validate(record)
         except ValidationError:
             full = None
-        batch = parse_page([record])
-        if full is None:
-            assert len(batch.quarantined) == 1
-        else:
-            [version] = batch.versions
-            assert (
-                version.incident_id,
-                version.last_update,
-                version.status,
-                version.redirect_incident_id,
-                version.has_mdo_alert,
-            ) == (full.id, full.last_update, full.status, full.redirect_incident_id, full.has_mdo_alert)
-            assert json.loads(version.payload) == record
+        # A record received as JSON text is read through its envelope alone; decided the same way.
+        text = json.dumps(record).encode()
+        for received in (record, text):
+            batch = parse_page([received])
+            if full is None:
+                assert len(batch.quarantined) == 1
+            else:
+                [version] = batch.versions
+                assert (
+                    version.incident_id,
+                    version.last_update,
+                    version.status,
+                    version.redirect_incident_id,
+                    version.has_mdo_alert,
+                ) == (full.id, full.last_update, full.status, full.redirect_incident_id, full.has_mdo_alert)
+                assert json.loads(version.payload) == record
+        if full is not None:
+            assert version.payload == text.decode()
 
     @pytest.mark.parametrize(
         "alerts",
@@ -690,6 +697,46 @@ class TestEnvelope:
         except ValidationError:
             accepted = False
         assert (len(parse_page([record]).versions) == 1) is accepted
+        assert (len(parse_page([json.dumps(record).encode()]).versions) == 1) is accepted
+
+
+class TestRecordsAsText:
+    """Expanded pages arrive as each record's JSON text (see ``CollectionPage``)."""
+
+    def test_the_text_is_stored_exactly_as_received(self):
+        text = (
+            r'{"id": "9", "displayName": "Caf\u00e9 \u202e\u0000 Café", "lastUpdateDateTime": '
+            '"2026-03-01T00:00:00.1234567Z", '
+            '"alerts": [{"id": "a", "serviceSource": "MicrosoftDefenderForOffice365"}]}'
+        )
+        [version] = parse_page([text.encode()]).versions
+        assert version.payload == text
+        assert (version.incident_id, version.has_mdo_alert) == ("9", True)
+        assert version.last_update == GraphTime.parse("2026-03-01T00:00:00.1234567Z")
+
+    @pytest.mark.parametrize(
+        ("text", "reason"),
+        [
+            pytest.param(b'{"id": "1", "x": "\xff"}', "not valid UTF-8 at byte 18", id="not-utf8"),
+            pytest.param(b'{"id": "1", ', "not valid JSON", id="truncated"),
+            pytest.param(b"null", "not a JSON object: got null", id="null"),
+            pytest.param(b'["a"]', "not a JSON object: got an array", id="array"),
+            pytest.param(b'{"lastUpdateDateTime": "2026-03-01T00:00:00Z"}', "id: Field required", id="no-id"),
+        ],
+    )
+    def test_unreadable_text_is_quarantined_and_the_page_goes_on(self, text, reason):
+        batch = parse_page([text, b'{"id": "2", "lastUpdateDateTime": "2026-03-01T00:00:00Z"}'])
+        [entry] = batch.quarantined
+        assert entry.reason.startswith(reason)
+        assert entry.payload
+        assert [v.incident_id for v in batch.versions] == ["2"]
+
+    def test_what_only_a_lenient_parser_reads_is_still_accepted(self):
+        # NaN is not JSON, but Python's parser (and so the store's readers) take it.
+        [version] = parse_page(
+            [b'{"id": "3", "lastUpdateDateTime": "2026-03-01T00:00:00Z", "x": NaN}']
+        ).versions
+        assert version.incident_id == "3"
 
 
 class TestHostileRecords:

@@ -23,9 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 
 from xops_provider.clients.errors import (
@@ -52,6 +53,32 @@ _RETRY_AFTER_STATUSES = frozenset({429, 503, 504})
 # Retrying a POST after the request may have reached Graph could add a second comment.
 _IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
 _DEFAULT_PORTS = {"https": 443, "http": 80}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CollectionPage:
+    """One page of a Graph collection, its items kept as the JSON text Graph sent.
+
+    :param items: each item's JSON text (``bytes``), or its decoded value on the rare page that only
+        a lenient parser reads (see :func:`_decode_collection`); ``None`` when the page has no
+        ``value`` array.
+    :param next_link: the ``@odata.nextLink``, ``None`` on the last page.
+    """
+
+    items: list[Any] | None
+    next_link: str | None = None
+
+
+class _CollectionBody(msgspec.Struct):
+    # Each item stays raw: a caller that stores records keeps Graph's own bytes instead of decoding
+    # and re-encoding them, which costs more than the request itself on a 500 kB expanded page.
+    value: list[msgspec.Raw] | None = None
+    next_link: str | None = msgspec.field(name="@odata.nextLink", default=None)
+
+
+_COLLECTION_DECODER = msgspec.json.Decoder(_CollectionBody)
 
 
 @dataclass
@@ -175,7 +202,16 @@ class GraphClient:
             configured Graph origin.
         :param params: query parameters (``$filter``, ``$top``, ...).
         """
-        return self._request("GET", self._url(path_or_url), params=params)
+        return self._request("GET", self._url(path_or_url), params=params, decode=_decode)
+
+    def get_collection(self, path_or_url: str, params: dict[str, Any] | None = None) -> CollectionPage:
+        """GET one page of a Graph collection, keeping each item's JSON text as Graph sent it.
+
+        :param path_or_url: a path, or an absolute URL on the configured Graph origin (a nextLink is
+            checked exactly as in :meth:`get_next`).
+        :param params: query parameters.
+        """
+        return self._request("GET", self._url(path_or_url), params=params, decode=_decode_collection)
 
     def get_next(self, url: str) -> dict[str, Any]:
         """Follow an ``@odata.nextLink`` exactly as Graph returned it.
@@ -183,7 +219,7 @@ class GraphClient:
         :param url: the link; refused with :class:`ForeignNextLinkError` unless its scheme, host and
             port are the configured Graph endpoint's.
         """
-        return self._request("GET", self._url(url))
+        return self._request("GET", self._url(url), decode=_decode)
 
     def patch(self, path: str, json: dict[str, Any]) -> dict[str, Any]:
         """PATCH a Graph resource; returns the answer's JSON object (``{}`` for 204).
@@ -191,7 +227,7 @@ class GraphClient:
         :param path: the resource path.
         :param json: the properties to change.
         """
-        return self._request("PATCH", self._url(path), json_body=json)
+        return self._request("PATCH", self._url(path), json_body=json, decode=_decode)
 
     def post(self, path: str, json: dict[str, Any]) -> dict[str, Any]:
         """POST to Graph; returns the answer's JSON object (``{}`` for 204).
@@ -202,7 +238,7 @@ class GraphClient:
         :param path: the resource or action path.
         :param json: the body.
         """
-        return self._request("POST", self._url(path), json_body=json)
+        return self._request("POST", self._url(path), json_body=json, decode=_decode)
 
     def iter_pages(self, path: str, params: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every page of a collection, following ``@odata.nextLink`` until it is absent.
@@ -278,9 +314,10 @@ class GraphClient:
         method: str,
         url: str,
         *,
+        decode: Callable[[requests.Response], T],
         params: dict[str, Any] | None = None,
         json_body: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> T:
         path = urlsplit(url).path
         attempt = 0
         refreshed = False
@@ -343,7 +380,7 @@ class GraphClient:
                 )
                 if 200 <= status < 300:
                     try:
-                        return _decode(response)
+                        return decode(response)
                     except GraphInvalidResponseError as err:
                         # Graph got the request; a broken body on a write is not retried blindly.
                         if method not in _IDEMPOTENT:
@@ -424,12 +461,7 @@ def _decode(response: requests.Response) -> dict[str, Any]:
     try:
         payload = json.loads(body)
     except ValueError:
-        raise GraphInvalidResponseError(
-            f"Graph answered {response.status_code} with a body that is not valid JSON "
-            f"({len(body)} bytes, truncated or not JSON)",
-            status=response.status_code,
-            request_id=response.headers.get("request-id"),
-        ) from None
+        raise _invalid_json(response) from None
     if not isinstance(payload, dict):
         raise GraphInvalidResponseError(
             f"Graph answered {response.status_code} with JSON that is not an object",
@@ -437,6 +469,42 @@ def _decode(response: requests.Response) -> dict[str, Any]:
             request_id=response.headers.get("request-id"),
         )
     return payload
+
+
+def _invalid_json(response: requests.Response) -> GraphInvalidResponseError:
+    return GraphInvalidResponseError(
+        f"Graph answered {response.status_code} with a body that is not valid JSON "
+        f"({len(response.content)} bytes, truncated or not JSON)",
+        status=response.status_code,
+        request_id=response.headers.get("request-id"),
+    )
+
+
+def _decode_collection(response: requests.Response) -> CollectionPage:
+    """A collection page, its items split out as raw JSON text without being decoded.
+
+    msgspec reads only the page's frame; it does not decode the items (a body that is not JSON is
+    still refused). A page it refuses, because the frame has an unexpected shape or holds what only
+    Python's lenient parser reads (``NaN``, a lone surrogate escape), goes through :func:`_decode`,
+    and its items come out decoded.
+    """
+    if response.status_code != 204 and response.content.strip():
+        try:
+            body = _COLLECTION_DECODER.decode(response.content)
+        except msgspec.DecodeError:
+            pass
+        else:
+            return CollectionPage(
+                items=None if body.value is None else [bytes(item) for item in body.value],
+                next_link=body.next_link,
+            )
+    payload = _decode(response)
+    items = payload.get("value")
+    next_link = payload.get("@odata.nextLink")
+    return CollectionPage(
+        items=items if isinstance(items, list) else None,
+        next_link=next_link if isinstance(next_link, str) else None,
+    )
 
 
 def parse_incidents(page: dict[str, Any]) -> list[Incident]:

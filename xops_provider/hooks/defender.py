@@ -35,7 +35,7 @@ from xops_provider.sync import BrokenChain, Page, SkipCeilingReached
 from xops_provider.sync.engine import DEFAULT_LOOKBACK, DEFAULT_OVERLAP
 
 if TYPE_CHECKING:
-    from xops_provider.clients.graph import GraphClient
+    from xops_provider.clients.graph import CollectionPage, GraphClient
     from xops_provider.store import Store
     from xops_provider.sync import SyncReport
 
@@ -144,7 +144,9 @@ class DefenderIncidentsHook(MsTenantHook):
         params = self._window(since)
         if not self.expand_fallback:
             try:
-                return self._page(self.client.get(INCIDENTS_PATH, params={**params, "$expand": "alerts"}))
+                return self._listing_page(
+                    self.client.get_collection(INCIDENTS_PATH, params={**params, "$expand": "alerts"})
+                )
             except GraphServerError as err:
                 self._enter_fallback(err)
         return self._page_with_alerts(self.client.get(INCIDENTS_PATH, params=params))
@@ -160,7 +162,7 @@ class DefenderIncidentsHook(MsTenantHook):
             if self.expand_fallback:
                 return self._page_with_alerts(self.client.get_next(_without_expand(next_link)))
             try:
-                return self._page(self.client.get_next(next_link))
+                return self._listing_page(self.client.get_collection(next_link))
             except GraphServerError as err:
                 self._enter_fallback(err)
                 return self._page_with_alerts(self.client.get_next(_without_expand(next_link)))
@@ -199,6 +201,13 @@ class DefenderIncidentsHook(MsTenantHook):
                 err,
             )
         self.expand_fallback = True
+
+    @staticmethod
+    def _listing_page(collection: CollectionPage) -> Page:
+        # The records stay the JSON text Graph sent: the engine stores it as is (see _decode_collection).
+        if collection.items is None:
+            raise GraphInvalidResponseError("an incidents page without a 'value' list")
+        return Page(incidents=collection.items, next_link=collection.next_link)
 
     @staticmethod
     def _page(body: dict[str, Any]) -> Page:

@@ -40,6 +40,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TypeVar
 
+import msgspec
 import pydantic_core
 from pydantic import ValidationError
 
@@ -69,12 +70,20 @@ _ENVELOPE_ALERT_KEYS = ("id", "serviceSource")
 class Page:
     """One page of Graph's incident listing.
 
-    :param incidents: the records as received (normally dicts; anything else is quarantined).
+    :param incidents: the records as received: each one's JSON text (``bytes``, stored as is) or its
+        decoded value (normally a dict; anything else is quarantined).
     :param next_link: the ``@odata.nextLink``, ``None`` on the last page.
     """
 
-    incidents: list[dict[str, Any]]
+    incidents: list[Any]
     next_link: str | None = None
+
+
+@dataclass(frozen=True)
+class _ReadPage(Page):
+    """A page whose records :func:`read_records` has read, with the texts to store."""
+
+    payloads: list[str | None] = field(default_factory=list)
 
 
 class PageSource(Protocol):
@@ -150,26 +159,35 @@ class _Batch:
     rereads: int = 0
 
 
-def parse_page(records: Iterable[Any], *, known: Collection[str] = frozenset()) -> _Batch:
+def parse_page(
+    records: Iterable[Any],
+    *,
+    known: Collection[str] = frozenset(),
+    payloads: Sequence[str | None] | None = None,
+) -> _Batch:
     """Validate a page's records once each; the bad ones become quarantine entries.
 
-    :param records: the page's records as received.
+    :param records: the page's records as received (see :attr:`Page.incidents`).
     :param known: dedup keys (``<id>@<ticks>``) already stored: such records are rereads of valid
         versions and are counted without being validated again (a steady-state run rereads its whole
         overlap window).
+    :param payloads: when ``records`` have already been read by :func:`read_records`, the texts it
+        gave with them.
     """
+    if payloads is None:
+        records, payloads = read_records(records)
     versions: list[NewVersion] = []
     refused: list[QuarantineEntry] = []
     latest: GraphTime | None = None
     rereads = 0
-    for record in records:
+    for record, payload in zip(records, payloads, strict=True):
         key = _dedup_key(record) if known else None
         if key is not None and key[0] in known:
             rereads += 1
             if latest is None or key[1] > latest:
                 latest = key[1]
             continue
-        outcome = _parse_record(record)
+        outcome = _parse_record(record, payload)
         if isinstance(outcome, QuarantineEntry):
             refused.append(outcome)
             continue
@@ -177,6 +195,23 @@ def parse_page(records: Iterable[Any], *, known: Collection[str] = frozenset()) 
         if latest is None or outcome.last_update > latest:
             latest = outcome.last_update
     return _Batch(versions=versions, quarantined=refused, latest=latest, rereads=rereads)
+
+
+def read_records(records: Iterable[Any]) -> tuple[list[Any], list[str | None]]:
+    """Each record as the sync reads it, and the text to store for it.
+
+    A record received as JSON text becomes its envelope (the fields the sync validates) and keeps its
+    text; a decoded record stays as it is, with ``None`` for a text to be encoded from it.
+
+    :param records: the page's records as received.
+    """
+    read: list[Any] = []
+    texts: list[str | None] = []
+    for received in records:
+        record, text = _read_raw(received) if isinstance(received, bytes) else (received, None)
+        read.append(record)
+        texts.append(text)
+    return read, texts
 
 
 def _dedup_key(record: Any) -> tuple[str, GraphTime] | None:
@@ -193,7 +228,73 @@ def _dedup_key(record: Any) -> tuple[str, GraphTime] | None:
     return f"{str(raw_id).strip()}@{last_update.ticks}", last_update
 
 
-def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
+class _AlertEnvelope(msgspec.Struct):
+    id: Any = msgspec.UNSET
+    serviceSource: Any = msgspec.UNSET
+
+
+class _IncidentEnvelope(msgspec.Struct):
+    """The fields of ``_ENVELOPE_KEYS``, read from a record's JSON text without decoding the rest."""
+
+    id: Any = msgspec.UNSET
+    lastUpdateDateTime: Any = msgspec.UNSET
+    status: Any = msgspec.UNSET
+    redirectIncidentId: Any = msgspec.UNSET
+    alerts: list[_AlertEnvelope] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_ENVELOPE_DECODER = msgspec.json.Decoder(_IncidentEnvelope)
+
+
+class _Invalid:
+    """A record whose JSON text cannot be read, with why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _read_raw(raw: bytes) -> tuple[Any, str | None]:
+    """The envelope of a record received as JSON text, and the text to store.
+
+    The evidence under ``alerts`` is most of a record's bytes; reading only the envelope, and storing
+    the text Graph sent instead of re-encoding a decoded copy, is what keeps the sync near the speed
+    of a loop that only pages. A record of any other shape (``alerts`` as an object, not an object at
+    all) is decoded whole and goes the way of a decoded record.
+    """
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as err:
+        return _Invalid(f"not valid UTF-8 at byte {err.start}"), raw.decode(errors="replace")
+    try:
+        envelope = _ENVELOPE_DECODER.decode(raw)
+    except msgspec.DecodeError:
+        try:
+            return json.loads(text), text
+        except ValueError as err:
+            return _Invalid(f"not valid JSON: {err}"), text
+    record = _present(envelope, _ENVELOPE_KEYS)
+    if "alerts" in record:
+        record["alerts"] = (
+            None
+            if envelope.alerts is None
+            else [_present(alert, _ENVELOPE_ALERT_KEYS) for alert in envelope.alerts]
+        )
+    return record, text
+
+
+def _present(struct: msgspec.Struct, keys: Sequence[str]) -> dict[str, Any]:
+    # UNSET marks a key the record did not have, which the model reads differently from null.
+    return {key: value for key in keys if (value := getattr(struct, key)) is not msgspec.UNSET}
+
+
+def _parse_record(record: Any, payload: str | None = None) -> NewVersion | QuarantineEntry:
+    """Validate one record.
+
+    :param record: the decoded record, or its envelope when ``payload`` is given.
+    :param payload: the record's JSON text as received; ``None`` encodes ``record``.
+    """
+    if isinstance(record, _Invalid):
+        return QuarantineEntry(kind="incident", record_id=None, reason=record.reason, payload=payload or "")
     if not isinstance(record, dict):
         return QuarantineEntry(
             kind="incident",
@@ -201,7 +302,8 @@ def _parse_record(record: Any) -> NewVersion | QuarantineEntry:
             reason=f"not a JSON object: got {_json_type(record)}",
             payload=json.dumps(record, ensure_ascii=False, default=repr),
         )
-    payload = _json_text(record)
+    if payload is None:
+        payload = _json_text(record)
     try:
         incident = Incident.model_validate(_envelope(record))
     except ValidationError as err:
@@ -393,6 +495,12 @@ def page_end(records: Sequence[Any]) -> GraphTime | None:
     return None
 
 
+def _read_page(page: Page) -> _ReadPage:
+    # Read where the page arrives (the fetch thread), so that paging decisions see plain records.
+    records, payloads = read_records(page.incidents)
+    return _ReadPage(incidents=records, next_link=page.next_link, payloads=payloads)
+
+
 class _Sync:
     """One run's moving parts: the source, the batch commits and what the run has seen so far."""
 
@@ -428,15 +536,15 @@ class _Sync:
 
     # -- requests (counted; only ever one at a time) -------------------------------------------
 
-    def query(self, since: GraphTime, *, restart: bool = False) -> Page:
+    def query(self, since: GraphTime, *, restart: bool = False) -> _ReadPage:
         self.report.requests += 1
         self.report.queries += 1
         self.report.restarts += int(restart)
-        return self.source.query(since=since)
+        return _read_page(self.source.query(since=since))
 
-    def follow(self, next_link: str) -> Page:
+    def follow(self, next_link: str) -> _ReadPage:
         self.report.requests += 1
-        return self.source.follow(next_link)
+        return _read_page(self.source.follow(next_link))
 
     # -- the main walk ---------------------------------------------------------------------------
 
@@ -448,7 +556,7 @@ class _Sync:
         # One request is always in flight while the previous page is validated and committed: the
         # next request depends only on the page's last timestamp, read before validation.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xops-sync") as fetcher:
-            pending: Future[Page] | None = fetcher.submit(self.query, lower)
+            pending: Future[_ReadPage] | None = fetcher.submit(self.query, lower)
             while pending is not None:
                 try:
                     page = pending.result()
@@ -513,13 +621,13 @@ class _Sync:
 
     # -- one batch -------------------------------------------------------------------------------
 
-    def commit(self, page: Page) -> None:
+    def commit(self, page: _ReadPage) -> None:
         """Validate a page and commit it with the watermark that covers it, retrying transient failures.
 
         :param page: the page.
         """
         report = self.report
-        batch = parse_page(page.incidents, known=self.seen)
+        batch = parse_page(page.incidents, known=self.seen, payloads=page.payloads)
         watermark, seen = self.watermark, self.seen
         if batch.latest is not None:
             watermark = batch.latest if watermark is None or batch.latest > watermark else watermark
