@@ -149,10 +149,27 @@ class TestMigrations:
         assert schema_revision(engine) is None
         upgrade_schema(engine)
         upgrade_schema(engine)
-        assert schema_revision(engine) == "0001"
+        assert schema_revision(engine) == "0002"
         names = set(inspect(engine).get_table_names())
         assert names >= TABLES | {VERSION_TABLE}
         assert "alembic_version" not in names  # Airflow's own table name stays free
+        engine.dispose()
+
+    def test_large_json_columns_use_lz4_on_postgres(self, empty_store_url):
+        engine = create_store_engine(empty_store_url)
+        upgrade_schema(engine)
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                methods = dict(
+                    conn.execute(
+                        text(
+                            "SELECT c.relname || '.' || a.attname, a.attcompression FROM pg_attribute a "
+                            "JOIN pg_class c ON c.oid = a.attrelid WHERE (c.relname, a.attname) IN "
+                            "(('raw_incident_versions', 'payload'), ('stories', 'document'))"
+                        )
+                    ).all()
+                )
+            assert methods == {"raw_incident_versions.payload": "l", "stories.document": "l"}
         engine.dispose()
 
     def test_two_processes_migrate_at_once(self, empty_store_url):
@@ -175,7 +192,7 @@ class TestMigrations:
         outputs = [proc.communicate(timeout=120) for proc in procs]
         assert [proc.returncode for proc in procs] == [0, 0], outputs
         engine = create_store_engine(empty_store_url)
-        assert schema_revision(engine) == "0001"
+        assert schema_revision(engine) == "0002"
         engine.dispose()
 
 
@@ -215,6 +232,41 @@ class TestNamedLock:
             pass
         engine.dispose()
 
+    def test_verify_retakes_a_lock_whose_backend_was_terminated(self, store_url, pg_server):
+        if not store_url.startswith("postgresql"):
+            pytest.skip("the flock of a SQLite store lives as long as its process")
+        from sqlalchemy import event
+        from sqlalchemy.engine import make_url
+
+        database = make_url(store_url).database
+
+        def holder() -> int | None:
+            import psycopg
+
+            with psycopg.connect(pg_server.admin_url, autocommit=True) as conn:
+                row = conn.execute(
+                    "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                    "WHERE l.locktype = 'advisory' AND l.granted AND d.datname = %s",
+                    (database,),
+                ).fetchone()
+            return None if row is None else row[0]
+
+        engine = create_store_engine(store_url)
+        statements: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+        with named_lock(engine, "sync:default") as lock:
+            first = holder()
+            lock.verify()
+            assert statements[-1].startswith("SELECT pg_try_advisory_lock")  # a quiet session costs no query
+            assert pg_server.terminate_backends(database) >= 1
+            deadline = time.monotonic() + 10
+            while holder() == first and time.monotonic() < deadline:
+                time.sleep(0.05)
+            lock.verify()
+            assert holder() not in (None, first)
+        assert holder() is None
+        engine.dispose()
+
 
 class TestStoreOpen:
     def test_repr_hides_password(self):
@@ -252,7 +304,7 @@ class TestUpgradeShortcut:
 
         monkeypatch.setattr(database, "named_lock", no_lock)
         upgrade_schema(engine)
-        assert database.head_revision() == "0001"
+        assert database.head_revision() == "0002"
         engine.dispose()
 
 
