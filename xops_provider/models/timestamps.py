@@ -10,14 +10,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import lru_cache, total_ordering
+from typing import Any
 
 _PATTERN = re.compile(
     r"^\s*(?P<date>\d{4}-\d{2}-\d{2})[T ](?P<time>\d{2}:\d{2}:\d{2})"
     r"(?:\.(?P<frac>\d{1,9}))?\s*(?P<tz>Z|z|[+-]\d{2}:?\d{2})?\s*$"
 )
+# Graph's own form, which nearly every value has: read without the general pattern's alternatives.
+_CANONICAL = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?Z", re.ASCII)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_ORDINAL = _EPOCH.toordinal()
 TICKS_PER_SECOND = 10_000_000
+# A story reads the same few instants dozens of times (every alert, entry and version repeats them).
+_CACHE_SIZE = 4096
+# Longer text (padding) is parsed every time rather than kept.
+_CACHED_LENGTH = 40
 
 
 class InvalidTimestamp(ValueError):
@@ -40,25 +48,9 @@ class GraphTime:
 
         :param value: for example ``2026-03-01T10:00:33.1234567Z``; a missing zone means UTC.
         """
-        if not isinstance(value, str):
-            raise InvalidTimestamp(f"expected an ISO 8601 string, got {type(value).__name__}")
-        match = _PATTERN.match(value)
-        if not match:
-            raise InvalidTimestamp(f"not an ISO 8601 timestamp: {value[:40]!r}")
-        try:
-            base = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}")
-        except ValueError as err:
-            raise InvalidTimestamp(f"not an ISO 8601 timestamp: {value[:40]!r}") from err
-        tz = match["tz"]
-        offset = dt.timedelta(0)
-        if tz and tz not in ("Z", "z"):
-            sign = -1 if tz[0] == "-" else 1
-            digits = tz[1:].replace(":", "")
-            offset = sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        seconds = (base.replace(tzinfo=dt.UTC) - offset - _EPOCH) // dt.timedelta(seconds=1)
-        # Digits past the seventh are below Graph's resolution and are dropped, not rounded.
-        frac = int(((match["frac"] or "") + "0000000")[:7])
-        return cls(seconds * TICKS_PER_SECOND + frac)
+        if cls is GraphTime and type(value) is str and len(value) <= _CACHED_LENGTH:
+            return _parse_cached(value)
+        return cls(_ticks(value))
 
     @classmethod
     def from_datetime(cls, value: dt.datetime) -> GraphTime:
@@ -77,9 +69,7 @@ class GraphTime:
 
     def isoformat(self) -> str:
         """The canonical form: UTC, always seven fractional digits, ``Z`` suffix."""
-        seconds, frac = divmod(self.ticks, TICKS_PER_SECOND)
-        whole = _EPOCH + dt.timedelta(seconds=seconds)
-        return f"{whole:%Y-%m-%dT%H:%M:%S}.{frac:07d}Z"
+        return _isoformat(self.ticks)
 
     def shift(self, *, seconds: float) -> GraphTime:
         """This instant moved by a number of seconds (negative moves back).
@@ -95,6 +85,54 @@ class GraphTime:
 
     def __str__(self) -> str:
         return self.isoformat()
+
+
+def _ticks(value: Any) -> int:
+    if isinstance(value, str) and (match := _CANONICAL.fullmatch(value)):
+        year, month, day, hour, minute, second, frac = match.groups()
+        try:
+            days = dt.date(int(year), int(month), int(day)).toordinal() - _EPOCH_ORDINAL
+        except ValueError:
+            days = None
+        # Anything out of range is left to the general reading, which words the error.
+        if days is not None and int(hour) < 24 and int(minute) < 60 and int(second) < 60:
+            seconds = days * 86_400 + int(hour) * 3600 + int(minute) * 60 + int(second)
+            return seconds * TICKS_PER_SECOND + int(((frac or "") + "0000000")[:7])
+    return _general_ticks(value)
+
+
+def _general_ticks(value: Any) -> int:
+    if not isinstance(value, str):
+        raise InvalidTimestamp(f"expected an ISO 8601 string, got {type(value).__name__}")
+    match = _PATTERN.match(value)
+    if not match:
+        raise InvalidTimestamp(f"not an ISO 8601 timestamp: {value[:40]!r}")
+    try:
+        base = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}")
+    except ValueError as err:
+        raise InvalidTimestamp(f"not an ISO 8601 timestamp: {value[:40]!r}") from err
+    tz = match["tz"]
+    offset = dt.timedelta(0)
+    if tz and tz not in ("Z", "z"):
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        offset = sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+    seconds = (base.replace(tzinfo=dt.UTC) - offset - _EPOCH) // dt.timedelta(seconds=1)
+    # Digits past the seventh are below Graph's resolution and are dropped, not rounded.
+    return seconds * TICKS_PER_SECOND + int(((match["frac"] or "") + "0000000")[:7])
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _parse_cached(value: str) -> GraphTime:
+    # GraphTime is immutable, so one instance can serve every caller; errors are not cached.
+    return GraphTime(_ticks(value))
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _isoformat(ticks: int) -> str:
+    seconds, frac = divmod(ticks, TICKS_PER_SECOND)
+    whole = _EPOCH + dt.timedelta(seconds=seconds)
+    return f"{whole:%Y-%m-%dT%H:%M:%S}.{frac:07d}Z"
 
 
 def normalize_timestamp(value: str) -> str:
