@@ -34,6 +34,7 @@ from xops_provider.store.database import (
     upgrade_schema,
     writer,
 )
+from xops_provider.stories.canonical import canonical_json
 from xops_provider.stories.ports import IncidentHead, IncidentVersion, StoryFailure
 
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
@@ -965,7 +966,7 @@ def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
     missing = [key for key in _STORY_REQUIRED if document.get(key) in (None, "")]
     if missing:
         raise ValueError(f"story {document.get('story_id')!r} lacks {', '.join(missing)}")
-    text = json.dumps(document, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    encoded = canonical_json(document)
     summary = document.get("summary") if isinstance(document.get("summary"), dict) else {}
     correlation = document.get("correlation") if isinstance(document.get("correlation"), dict) else {}
     alert_count = document.get("alert_count", summary.get("alert_count"))
@@ -995,8 +996,8 @@ def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
         "campaign_id": _column_text(document.get("campaign_id") or correlation.get("campaign_id"), 500),
         "alert_count": int(alert_count),
         "is_open": status != "Closed" and merged_into is None,
-        "document": text,
-        "document_sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "document": encoded.decode(),
+        "document_sha256": hashlib.sha256(encoded).hexdigest(),
     }
 
 

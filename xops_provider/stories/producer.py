@@ -8,17 +8,15 @@ and no wall-clock value enters it. :func:`produce` is the queue loop that feeds 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pydantic_core
-
 from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
 from xops_provider.models.timestamps import GraphTime
+from xops_provider.stories.canonical import plain_copy
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
 from xops_provider.stories.entities import alert_evidence, extract_entities
 from xops_provider.stories.errors import StoryInputError
@@ -313,10 +311,9 @@ def build_story(
     document["raw_data"] = _raw_data(histories, incident_id)
     document["correlation"] = correlation
     # A JSON round trip gives a document that shares nothing with the caller's payloads and proves
-    # that it can be exported as JSON lines: the strict standard encoder refuses anything that is not
-    # plain JSON, and pydantic-core's decoder reads it back several times faster than ``json.loads``.
+    # that it can be exported as JSON lines; the text it encodes is the one the store saves.
     try:
-        return pydantic_core.from_json(json.dumps(document, ensure_ascii=False))
+        return plain_copy(document)
     except (TypeError, ValueError) as err:
         raise StoryInputError(
             f"payload is not plain JSON ({type(err).__name__})", incident_id=incident_id
