@@ -21,6 +21,8 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -60,6 +62,9 @@ def scalar_text(value: Any) -> str | None:
 
     :param value: the value as received.
     """
+    if type(value) is str:
+        # The common case, read without the general path's calls: blank text is missing.
+        return value.strip() or None
     value = blank_to_none(value)
     if value is None or isinstance(value, dict | list):
         return None
@@ -131,6 +136,54 @@ class _ListUnion(dict):
     """A list attribute being merged: canonical JSON of each item -> the item."""
 
 
+def _item_key(item: Any) -> str:
+    # What ``json.dumps`` writes for the item; a string (nearly every item) is written directly.
+    if type(item) is str:
+        return encode_basestring_ascii(item)
+    return json.dumps(item, sort_keys=True, default=str)
+
+
+# Answers kept per text, for short texts only: a hostile payload's long values are not held on to.
+_CACHE_SIZE = 256
+_CACHED_LENGTH = 200
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _kind_of_type(odata_type: str) -> str:
+    return evidence_kind(odata_type)
+
+
+def kind_of(evidence: Mapping[str, Any]) -> str:
+    """An evidence item's short type (:func:`evidence_kind` of its ``@odata.type``).
+
+    A story asks it of every item several times, and a tenant has a handful of types: the answer is
+    kept per type.
+
+    :param evidence: the evidence item as received.
+    """
+    odata_type = evidence.get("@odata.type")
+    if type(odata_type) is str and len(odata_type) <= _CACHED_LENGTH:
+        return _kind_of_type(odata_type)
+    return evidence_kind(odata_type)
+
+
+@lru_cache(maxsize=_CACHE_SIZE)
+def _verdict_of_text(verdict: str) -> str | None:
+    return normalize_enum("verdict", verdict)
+
+
+def verdict_of(evidence: Mapping[str, Any]) -> str | None:
+    """An evidence item's verdict as Graph's member (:func:`normalize_enum`), kept per text like
+    :func:`kind_of`.
+
+    :param evidence: the evidence item as received.
+    """
+    verdict = evidence.get("verdict")
+    if type(verdict) is str and len(verdict) <= _CACHED_LENGTH:
+        return _verdict_of_text(verdict)
+    return normalize_enum("verdict", verdict)
+
+
 class EntityCollector:
     """Accumulates entities from evidence, de-duplicated on ``(type, normalised value)``."""
 
@@ -158,17 +211,16 @@ class EntityCollector:
         """
         if not value:
             return
-        entity = self._entities.setdefault(
-            (entity_type, value),
-            {
+        entity = self._entities.get((entity_type, value))
+        if entity is None:
+            entity = self._entities[(entity_type, value)] = {
                 "type": entity_type,
                 "value": value,
                 "roles": set(),
                 "verdict": None,
                 "attributes": {},
                 "alert_ids": set(),
-            },
-        )
+            }
         entity["roles"].update(role for role in roles if role)
         entity["alert_ids"].add(alert_id)
         if _VERDICT_RANK.get(verdict, 1) > _VERDICT_RANK.get(entity["verdict"], 1):
@@ -181,7 +233,7 @@ class EntityCollector:
                 # Kept as a keyed set while collecting, so a mail to thousands of recipients stays linear.
                 union = merged.setdefault(key, _ListUnion())
                 for item in new:
-                    union[json.dumps(item, sort_keys=True, default=str)] = item
+                    union[_item_key(item)] = item
             elif key not in merged:
                 merged[key] = new
 
@@ -508,7 +560,7 @@ def _cloud_app(
 def _other(
     sink: EntityCollector, ev: Mapping[str, Any], alert_id: str, roles: list[str], verdict: str | None
 ) -> None:
-    kind = evidence_kind(ev.get("@odata.type"))
+    kind = kind_of(ev)
     label = next(
         (
             text
@@ -561,9 +613,8 @@ def add_evidence(sink: EntityCollector, evidence: Mapping[str, Any], *, alert_id
     :param evidence: the evidence item as received.
     :param alert_id: the alert it belongs to.
     """
-    handler = _HANDLERS.get(evidence_kind(evidence.get("@odata.type")), _other)
-    verdict = normalize_enum("verdict", evidence.get("verdict"))
-    handler(sink, evidence, alert_id, _roles(evidence), verdict)
+    handler = _HANDLERS.get(kind_of(evidence), _other)
+    handler(sink, evidence, alert_id, _roles(evidence), verdict_of(evidence))
 
 
 def extract_entities(alerts: Iterable[StoryAlert]) -> list[dict[str, Any]]:

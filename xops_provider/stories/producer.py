@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
+from xops_provider.models.incident import blank_to_none
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.canonical import plain_copy
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
-from xops_provider.stories.entities import alert_evidence, extract_entities
+from xops_provider.stories.entities import alert_evidence, extract_entities, kind_of, verdict_of
 from xops_provider.stories.errors import StoryInputError
 from xops_provider.stories.indication import indication, predicted_verdict
 from xops_provider.stories.merge import folded_into, resolve_survivors
@@ -110,8 +110,8 @@ def _evidence_widget(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
                 "moved_to": item.moved_to,
                 "items": [
                     {
-                        "type": evidence_kind(evidence.get("@odata.type")),
-                        "verdict": normalize_enum("verdict", evidence.get("verdict")),
+                        "type": kind_of(evidence),
+                        "verdict": verdict_of(evidence),
                         "remediation_status": evidence.get("remediationStatus") or None,
                         "payload": evidence,
                     }
@@ -276,9 +276,7 @@ def build_story(
         "predicted_verdict": predicted_verdict(
             classification=latest.classification,
             determinations=determinations,
-            evidence_verdicts=[
-                normalize_enum("verdict", ev.get("verdict")) for a in alerts for ev in alert_evidence(a.raw)
-            ],
+            evidence_verdicts=[verdict_of(ev) for a in alerts for ev in alert_evidence(a.raw)],
         ),
         "indication": story_indication,
         "source": _primary_recipient(entities),

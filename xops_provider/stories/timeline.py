@@ -14,10 +14,11 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from xops_provider.models.incident import blank_to_none, evidence_kind
+from xops_provider.models.incident import blank_to_none
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.stories.entities import (
     alert_evidence,
+    kind_of,
     normalize_address,
     normalize_message_id,
     scalar_text,
@@ -151,7 +152,7 @@ def alert_entries(alerts: Sequence[StoryAlert]) -> list[dict[str, Any]]:
         )
         zap_alert = any(phrase in title.lower() for phrase in _ZAP_PHRASES)
         for evidence in alert_evidence(item.raw):
-            kind = evidence_kind(evidence.get("@odata.type"))
+            kind = kind_of(evidence)
             status = (scalar_text(evidence.get("remediationStatus")) or "").lower() or None
             if kind == "analyzedMessageEvidence":
                 entries.update(_message_entries(item, evidence, zap_alert=zap_alert, status=status))
@@ -356,15 +357,17 @@ def order_timeline(entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
     :param entries: timeline entries from any of this module's builders.
     """
+    # The text that identifies a repeat is also the last tie-breaker, so it is written once.
     unique = {json.dumps(entry, sort_keys=True, ensure_ascii=False): entry for entry in entries}
-    return sorted(
-        unique.values(),
-        key=lambda e: (
-            GraphTime.parse(e["time"]).ticks,
-            _RANK.get(e["kind"], len(_RANK)),
-            e.get("incident_id", ""),
-            e.get("alert_id", ""),
-            e["title"],
-            json.dumps(e, sort_keys=True, ensure_ascii=False),
+    ordered = sorted(
+        unique.items(),
+        key=lambda item: (
+            GraphTime.parse(item[1]["time"]).ticks,
+            _RANK.get(item[1]["kind"], len(_RANK)),
+            item[1].get("incident_id", ""),
+            item[1].get("alert_id", ""),
+            item[1]["title"],
+            item[0],
         ),
     )
+    return [entry for _, entry in ordered]
