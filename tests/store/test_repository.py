@@ -228,6 +228,12 @@ class TestStoryRepository:
             "5": [],
         }
 
+    def test_redirected_into_lists_merged_incidents_by_id_whatever_their_arrival(self, store):
+        commit(store, [version("b", 1, status="redirected", redirect="s")])
+        commit(store, [version("a", 2, status="redirected", redirect="s")])
+        commit(store, [version("10", 3, status="redirected", redirect="s")])
+        assert store.redirected_into(tenant_id=TENANT, incident_ids=["s"]) == {"s": ["10", "a", "b"]}
+
     def test_save_stories_upserts_columns_and_entities(self, store):
         commit(store, [version("1")])
         entities = [

@@ -640,12 +640,12 @@ class Store:
         result: dict[str, list[str]] = {incident_id: [] for incident_id in incident_ids}
         with self.engine.connect() as conn:
             for chunk in _chunks(list(result)):
-                query = (
-                    select(inc.c.redirect_incident_id, inc.c.incident_id)
-                    .where(inc.c.tenant_id == tenant_id, inc.c.redirect_incident_id.in_(chunk))
-                    .order_by(inc.c.incident_id)
+                # Sorted here, not by the query: ORDER BY incident_id made SQLite walk the tenant's
+                # primary key (every incident, each batch) instead of the redirect index.
+                query = select(inc.c.redirect_incident_id, inc.c.incident_id).where(
+                    inc.c.tenant_id == tenant_id, inc.c.redirect_incident_id.in_(chunk)
                 )
-                for survivor, merged in conn.execute(query):
+                for survivor, merged in sorted(conn.execute(query).all(), key=lambda row: row[1]):
                     if merged != survivor:
                         result[survivor].append(merged)
         return result
