@@ -24,7 +24,6 @@ import msgspec
 import pydantic_core
 
 _SORTED = msgspec.json.Encoder(order="sorted")
-_INSERTION_ORDER = msgspec.json.Encoder()
 
 
 class _FloatMet(Exception):
@@ -102,15 +101,15 @@ def plain_copy(document: dict[str, Any]) -> CanonicalDocument:
     canonical text.
 
     The copy is what ``json`` reads back from the document's JSON: tuples become lists, and keys that
-    are not strings become strings. Keys keep their order.
+    are not strings become strings. It is decoded from the canonical text, so its keys are sorted, as
+    in every document read back from the store.
 
     :param document: the document.
     :raises TypeError: when a value is not JSON (``json.dumps`` refuses it).
     :raises ValueError: when the document is circular or holds a lone surrogate.
     """
-    fast = _fast_copy(document, _INSERTION_ORDER)
+    fast = _fast_copy(document, _SORTED)
     if fast is None:
         copy = pydantic_core.from_json(json.dumps(document, ensure_ascii=False))
         return CanonicalDocument(copy, _reference_text(copy))
-    copy = fast[0]
-    return CanonicalDocument(copy, _SORTED.encode(copy))
+    return CanonicalDocument(*fast)
