@@ -56,11 +56,11 @@ def _reference_text(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _fast_copy(value: Any, encoder: msgspec.json.Encoder) -> tuple[Any, bytes] | None:
+def _fast_copy(value: Any) -> tuple[Any, bytes] | None:
     """``value`` decoded from msgspec's encoding, and that encoding; ``None`` where ``json`` would
     write something else or refuse the value."""
     try:
-        encoded = encoder.encode(value)
+        encoded = _SORTED.encode(value)
         copy = _DECODER.decode(encoded)
         # Equal means every value was a str, int, bool, None, list or str-keyed dict (or a subclass
         # ``json`` encodes alike, such as a str enum): a set, datetime, dataclass or UUID decodes to a
@@ -92,7 +92,7 @@ def canonical_json(value: Any) -> bytes:
             current = None
         if current == value.canonical:
             return current
-    fast = _fast_copy(value, _SORTED)
+    fast = _fast_copy(value)
     return _reference_text(value) if fast is None else fast[1]
 
 
@@ -108,7 +108,7 @@ def plain_copy(document: dict[str, Any]) -> CanonicalDocument:
     :raises TypeError: when a value is not JSON (``json.dumps`` refuses it).
     :raises ValueError: when the document is circular or holds a lone surrogate.
     """
-    fast = _fast_copy(document, _SORTED)
+    fast = _fast_copy(document)
     if fast is None:
         copy = pydantic_core.from_json(json.dumps(document, ensure_ascii=False))
         return CanonicalDocument(copy, _reference_text(copy))
