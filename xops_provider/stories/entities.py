@@ -108,10 +108,18 @@ def normalize_ip(value: Any) -> str | None:
     text = scalar_text(value)
     if not text:
         return None
+    return _canonical_ip(text) if len(text) <= _CACHED_LENGTH else _parse_ip(text)
+
+
+def _parse_ip(text: str) -> str:
     try:
         return ipaddress.ip_address(text).compressed
     except ValueError:
         return text
+
+
+# A story names the same few addresses in many evidence items, and parsing one is slow.
+_canonical_ip = lru_cache(maxsize=1024)(_parse_ip)
 
 
 def url_domain(url: str) -> str | None:
@@ -223,10 +231,18 @@ class EntityCollector:
             }
         entity["roles"].update(role for role in roles if role)
         entity["alert_ids"].add(alert_id)
-        if _VERDICT_RANK.get(verdict, 1) > _VERDICT_RANK.get(entity["verdict"], 1):
+        # No verdict ranks lowest, so it never replaces one.
+        if verdict is not None and _VERDICT_RANK.get(verdict, 1) > _VERDICT_RANK.get(entity["verdict"], 1):
             entity["verdict"] = verdict
+        if not attributes:
+            return
         merged = entity["attributes"]
-        for key, new in (attributes or {}).items():
+        for key, new in attributes.items():
+            if type(new) is str:
+                # Most attributes are text: the general test below, without its comparisons.
+                if new and key not in merged:
+                    merged[key] = new
+                continue
             if new is None or new == [] or new == "":
                 continue
             if isinstance(new, list):

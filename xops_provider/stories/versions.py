@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError
@@ -89,7 +90,7 @@ def _evidence_keys_are_text(payload: Mapping[str, Any]) -> bool:
         evidence = alert.get("evidence") if isinstance(alert, dict) else None
         items = [evidence] if isinstance(evidence, dict) else evidence if isinstance(evidence, list) else ()
         for item in items:
-            if isinstance(item, dict) and not all(isinstance(key, str) for key in item):
+            if isinstance(item, dict) and not all(map(isinstance, item, repeat(str))):
                 return False
     return True
 
