@@ -166,3 +166,9 @@ class TestCaches:
     )
     def test_isoformat_is_unchanged(self, text, canonical):
         assert GraphTime.parse(text).isoformat() == canonical
+
+    @given(st.integers(min_value=-621355968000000000, max_value=2534023007999999999))
+    def test_isoformat_writes_what_strftime_wrote(self, ticks):
+        seconds, frac = divmod(ticks, timestamps.TICKS_PER_SECOND)
+        whole = timestamps._EPOCH + dt.timedelta(seconds=seconds)
+        assert GraphTime(ticks).isoformat() == f"{whole:%Y-%m-%dT%H:%M:%S}.{frac:07d}Z"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -135,3 +136,33 @@ def test_normalize_ip_reads_as_before(value: Any) -> None:
     expected = entities._parse_ip(text) if text else None
     for _ in range(2):  # the second answer comes from the memo
         assert entities.normalize_ip(value) == expected
+
+
+class _Items(list):
+    pass
+
+
+class _Frozen(dict):
+    pass
+
+
+@pytest.mark.parametrize(
+    "evidence",
+    [
+        pytest.param([{"a": 1}, "text", 3, None, _Frozen(b=2), [{"c": 3}]], id="mixed-list"),
+        pytest.param(_Items([{"a": 1}, "x"]), id="list-subclass"),
+        pytest.param({"a": 1}, id="lone-object"),
+        pytest.param(_Frozen(a=1), id="lone-mapping"),
+        pytest.param("text", id="text"),
+        pytest.param(None, id="none"),
+    ],
+)
+def test_alert_evidence_reads_as_before(evidence: Any) -> None:
+    def general(value: Any) -> list[Any]:
+        if isinstance(value, Mapping):
+            return [value]
+        if not isinstance(value, list):
+            return []
+        return [item for item in value if isinstance(item, Mapping)]
+
+    assert entities.alert_evidence({"evidence": evidence}) == general(evidence)

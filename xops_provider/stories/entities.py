@@ -615,6 +615,9 @@ def alert_evidence(raw_alert: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     :param raw_alert: the alert exactly as received.
     """
     evidence = raw_alert.get("evidence")
+    if type(evidence) is list:
+        # JSON gives dicts: the exact type answers before the slower Mapping check.
+        return [item for item in evidence if type(item) is dict or isinstance(item, Mapping)]
     if isinstance(evidence, Mapping):
         return [evidence]
     if not isinstance(evidence, list):
