@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from xops_provider.simulator.faults import FaultInjector, FaultSpec, FaultSpecError, Trigger
+from xops_provider.simulator.faults import (
+    FaultInjector,
+    FaultSpec,
+    FaultSpecError,
+    Quota,
+    QuotaWindow,
+    Trigger,
+    retry_after_header,
+)
 
 
 class TestFaultSpec:
@@ -23,6 +31,10 @@ class TestFaultSpec:
             pytest.param("retry_after=0.2", FaultSpec(retry_after=0.2), id="fractional-retry-after"),
             pytest.param("slow=1.5s", FaultSpec(slow=1.5), id="seconds"),
             pytest.param("skip_ceiling=100", FaultSpec(skip_ceiling=100), id="skip-ceiling"),
+            pytest.param("quota=150/min", FaultSpec(quota=Quota(limit=150, unit="min")), id="quota-min"),
+            pytest.param("quota=5/s", FaultSpec(quota=Quota(limit=5, unit="s")), id="quota-s"),
+            pytest.param("quota=1000/h", FaultSpec(quota=Quota(limit=1000, unit="h")), id="quota-h"),
+            pytest.param("quota = 7 / MIN", FaultSpec(quota=Quota(limit=7, unit="min")), id="quota-spaces"),
             pytest.param(" 429 = 1 , ", FaultSpec(throttle=Trigger(rate=1.0)), id="spaces"),
             pytest.param("", FaultSpec(), id="empty"),
         ],
@@ -39,6 +51,12 @@ class TestFaultSpec:
             pytest.param("slow=fast", "not a duration", id="bad-duration"),
             pytest.param("expand500=-1", "whole number|negative", id="negative"),
             pytest.param("token_lifetime=0", "at least 1 second", id="zero-lifetime"),
+            pytest.param("quota=0/min", "at least 1 request", id="quota-zero"),
+            pytest.param("quota=x", "quota needs N/s, N/min or N/h", id="quota-not-a-rate"),
+            pytest.param("quota=5/day", "quota needs N/s, N/min or N/h", id="quota-day"),
+            pytest.param("quota=5", "quota needs N/s, N/min or N/h", id="quota-no-period"),
+            pytest.param("quota=-5/s", "quota needs N/s, N/min or N/h", id="quota-negative"),
+            pytest.param("quota=1.5/s", "quota needs N/s, N/min or N/h", id="quota-fraction"),
         ],
     )
     def test_refused(self, text, match):
@@ -47,9 +65,18 @@ class TestFaultSpec:
 
     def test_round_trips_through_its_text(self):
         spec = FaultSpec.parse(
-            "429=0.25,503=3x,retry_after=0.2,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9"
+            "429=0.25,503=3x,retry_after=0.2,quota=150/min,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9"
         )
         assert FaultSpec.parse(str(spec)) == spec
+
+    def test_quota_period(self):
+        assert [Quota.parse(text).period for text in ("5/s", "150/min", "1000/h")] == [1, 60, 3600]
+
+    def test_quota_is_shown_as_written(self):
+        spec = FaultSpec.parse("quota=150/min")
+        assert str(spec) == "quota=150/min"
+        assert spec.as_dict()["quota"] == "150/min"
+        assert FaultSpec().as_dict()["quota"] is None
 
 
 class TestFaultInjector:
@@ -66,3 +93,91 @@ class TestFaultInjector:
     def test_cut_stays_inside_the_body(self):
         injector = FaultInjector(spec=FaultSpec(), seed=1)
         assert all(1 <= injector.cut(100) <= 98 for _ in range(200))
+
+
+class FakeClock:
+    """Monotonic seconds that move only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestQuotaWindow:
+    def test_admits_the_limit_then_says_when_the_oldest_leaves(self):
+        clock = FakeClock()
+        window = QuotaWindow(Quota(limit=3, unit="s"), clock=clock)
+        for step in (0.0, 0.25, 0.25):
+            clock.now += step
+            assert window.admit("app") is None
+        clock.now += 0.1
+        assert window.admit("app") == pytest.approx(0.4)
+
+    def test_waiting_exactly_the_answer_is_admitted(self):
+        clock = FakeClock()
+        window = QuotaWindow(Quota(limit=2, unit="min"), clock=clock)
+        assert window.admit("app") is None
+        clock.now += 10
+        assert window.admit("app") is None
+        wait = window.admit("app")
+        assert wait == pytest.approx(50)
+        clock.now += wait
+        assert window.admit("app") is None
+        assert window.admit("app") == pytest.approx(10)
+
+    def test_refusals_cost_nothing(self):
+        clock = FakeClock()
+        window = QuotaWindow(Quota(limit=1, unit="s"), clock=clock)
+        assert window.admit("app") is None
+        waits = []
+        for _ in range(9):
+            clock.now += 0.1
+            waits.append(window.admit("app"))
+        assert waits == pytest.approx([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1])
+        clock.now += 0.1
+        assert window.admit("app") is None
+
+    def test_no_more_than_the_limit_in_any_window(self):
+        # A token bucket would admit a full bucket and then its refill: 2N in one period.
+        clock = FakeClock()
+        window = QuotaWindow(Quota(limit=5, unit="s"), clock=clock)
+        admitted = []
+        for _ in range(400):
+            clock.now += 1 / 64  # exact in binary, so no drift blurs the window's edges
+            if window.admit("app") is None:
+                admitted.append(clock.now)
+        # 400 ticks are 6.25 s: seven windows of five.
+        assert len(admitted) == 35
+        assert all(later - earlier >= 1 for earlier, later in zip(admitted, admitted[5:], strict=False))
+
+    def test_apps_are_counted_apart(self):
+        window = QuotaWindow(Quota(limit=1, unit="h"), clock=FakeClock())
+        assert window.admit("a") is None
+        assert window.admit("b") is None
+        assert window.admit("a") == pytest.approx(3600)
+
+    def test_set_faults_starts_a_fresh_window(self):
+        injector = FaultInjector(spec=FaultSpec.parse("quota=1/h"), seed=0)
+        assert injector.admit("app") is None
+        assert injector.admit("app") is not None
+        injector.configure(spec=FaultSpec.parse("quota=1/h"))
+        assert injector.admit("app") is None
+        injector.configure(spec=FaultSpec())
+        assert all(injector.admit("app") is None for _ in range(10))
+
+
+class TestRetryAfterHeader:
+    @pytest.mark.parametrize(
+        ("seconds", "header"),
+        [
+            pytest.param(2.1275, "2.128", id="fraction-rounded-up"),
+            pytest.param(2.128, "2.128", id="fraction"),
+            pytest.param(0.5, "0.5", id="half"),
+            pytest.param(60.0, "60", id="whole"),
+            pytest.param(1e-6, "0.001", id="never-zero"),
+        ],
+    )
+    def test_format(self, seconds, header):
+        assert retry_after_header(seconds) == header

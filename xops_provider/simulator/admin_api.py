@@ -44,9 +44,18 @@ class ResetRequest(ScenarioRequest):
 
 
 class FaultsRequest(BaseModel):
-    """Faults in the `--faults` syntax, e.g. `429=0.3,retry_after=0.2,expand500=20`."""
+    """Faults in the `--faults` syntax, e.g. `429=0.3,retry_after=0.2,expand500=20` or `quota=150/min`."""
 
-    spec: str = ""
+    spec: str = Field(
+        default="",
+        description=(
+            "Comma-separated `name=value` items: `429`, `503`, `retry_after`, `quota`, `expand500`, "
+            "`slow`, `truncate`, `skip_ceiling`, `token_lifetime`. `quota=N/s|N/min|N/h` admits at "
+            "most N Graph requests per app (the token's client id) in any sliding window of that "
+            "period, and answers 429 with `Retry-After` (seconds until one would be admitted) over it."
+        ),
+        examples=["429=0.3,retry_after=0.2,slow=200ms", "quota=150/min"],
+    )
 
 
 class RevokeRequest(BaseModel):
@@ -163,14 +172,16 @@ async def get_faults(request: Request) -> dict[str, Any]:
     return _sim(request).faults.spec.as_dict()
 
 
-@router.put("/faults", summary="Replace the faults (restarts the fault dice from the seed)")
+@router.put(
+    "/faults", summary="Replace the faults (restarts the fault dice from the seed and the quota from zero)"
+)
 async def set_faults(body: FaultsRequest, request: Request) -> dict[str, Any]:
     sim = _sim(request)
     sim.faults.configure(spec=_faults(body.spec))
     return sim.faults.spec.as_dict()
 
 
-@router.delete("/faults", summary="Clear all faults")
+@router.delete("/faults", summary="Clear all faults (a quota is lifted)")
 async def clear_faults(request: Request) -> dict[str, Any]:
     sim = _sim(request)
     sim.faults.configure(spec=FaultSpec())

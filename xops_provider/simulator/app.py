@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from xops_provider.simulator.faults import retry_after_header
 from xops_provider.simulator.graph.errors import GraphError, error_response, graph_error_handler, request_ids
 from xops_provider.simulator.state import SimulatorState
 
@@ -21,15 +23,34 @@ _DIAGNOSTIC = (
     b'{"ServerInfo":{"DataCenter":"Loopback","Slice":"E","Ring":"5","ScaleUnit":"000",'
     b'"RoleInstance":"SIM","ADSiteName":"LOC"}}'
 )
+_THROTTLED = "Too many requests are being sent. Please retry after the time given in Retry-After."
 
 
 def _is_graph(path: str) -> bool:
     return path.startswith(_GRAPH_PREFIXES)
 
 
+def _caller(sim: SimulatorState, authorization: str) -> str | None:
+    """The client id behind a bearer token Graph would accept, or ``None``.
+
+    Graph authenticates before it throttles: a request it answers 401 belongs to no app, so it
+    counts against no quota.
+
+    :param sim: the simulator's state.
+    :param authorization: the ``Authorization`` header.
+    """
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    issued = sim.identity.tokens.get(token.strip())
+    if issued is None or issued.expires_at <= time.time():
+        return None
+    return issued.client_id
+
+
 class Envelope:
     """What every answer shares, outside the handlers: ``request-id``/``client-request-id``
-    headers, request counters, and the faults (slow, 429, 503, truncation) on Graph paths.
+    headers, request counters, and the faults (slow, 429, quota, 503, truncation) on Graph paths.
 
     :param app: the wrapped application.
     :param state: the simulator's state.
@@ -90,7 +111,7 @@ class Envelope:
 
         try:
             if graph:
-                failure = await self._fault(sim)
+                failure = await self._fault(sim, headers.get("authorization", ""))
                 if failure is not None:
                     response = error_response(
                         failure, request_id=request_id, client_request_id=client_request_id
@@ -102,17 +123,20 @@ class Envelope:
             sim.count(method=scope["method"], route=template, status=status)
 
     @staticmethod
-    async def _fault(sim: SimulatorState) -> GraphError | None:
+    async def _fault(sim: SimulatorState, authorization: str) -> GraphError | None:
         spec = sim.faults.spec
         if spec.slow:
             await asyncio.sleep(spec.slow)
         retry_after = {"Retry-After": f"{spec.retry_after:g}"}
         if sim.faults.fires("throttle"):
+            return GraphError(429, "TooManyRequests", _THROTTLED, headers=retry_after)
+        # After the 429 dice, so that their refusals cost no quota; before the 503 dice, because a
+        # request the service failed had still reached it.
+        app = _caller(sim, authorization)
+        wait = None if app is None else sim.faults.admit(app)
+        if wait is not None:
             return GraphError(
-                429,
-                "TooManyRequests",
-                "Too many requests are being sent. Please retry after the time given in Retry-After.",
-                headers=retry_after,
+                429, "TooManyRequests", _THROTTLED, headers={"Retry-After": retry_after_header(wait)}
             )
         if sim.faults.fires("unavailable"):
             return GraphError(
