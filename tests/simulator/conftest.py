@@ -1,13 +1,23 @@
-"""Helpers for the simulator's own tests: an HTTPS session that trusts the simulator's CA and a
-Graph session holding a fresh token."""
+"""Helpers for the simulator's own tests: an HTTPS session that trusts the simulator's CA, a
+Graph session holding a fresh token, and certificate credentials for other apps."""
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import time
+import uuid
 from typing import Any
 
+import jwt
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
+from xops_provider.simulator.identity import JWT_BEARER
 from xops_provider.simulator.process import SimulatorProcess
 
 INCIDENTS = "/v1.0/security/incidents"
@@ -102,3 +112,61 @@ def fresh_token(simulator: SimulatorProcess) -> str:
 def graph(simulator: SimulatorProcess) -> Graph:
     """A Graph session with a fresh token for the connector app."""
     return Graph(simulator, fresh_token(simulator))
+
+
+@pytest.fixture(scope="module")
+def certificate() -> tuple[str, str, str]:
+    """An RSA key and a self-signed certificate, as an app registration would hold."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xops connector")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return (
+        key_pem,
+        cert.public_bytes(serialization.Encoding.PEM).decode(),
+        cert.fingerprint(hashes.SHA1()).hex(),
+    )
+
+
+def app_token(simulator: SimulatorProcess, client_id: str, certificate: tuple[str, str, str]) -> str:
+    """A token for another app registration, ``client_id``, which authenticates with
+    ``certificate`` (registered on it here) as MSAL would.
+
+    :param simulator: the simulator.
+    :param client_id: the app's client id.
+    :param certificate: ``(key PEM, certificate PEM, SHA-1 thumbprint)`` from the fixture.
+    """
+    key_pem, cert_pem, sha1 = certificate
+    simulator.admin.add_certificate(client_id, cert_pem)
+    now = int(time.time())
+    claims = {
+        "aud": f"{simulator.base_url}/{simulator.tenant_id}/oauth2/v2.0/token",
+        "iss": client_id,
+        "sub": client_id,
+        "exp": now + 600,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
+    x5t = base64.urlsafe_b64encode(bytes.fromhex(sha1)).decode()
+    assertion = jwt.encode(claims, key_pem, algorithm="RS256", headers={"x5t": x5t})
+    response = token_request(
+        simulator,
+        client_id=client_id,
+        client_secret=None,
+        client_assertion=assertion,
+        client_assertion_type=JWT_BEARER,
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]

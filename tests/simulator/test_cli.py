@@ -125,6 +125,7 @@ class TestCommandLine:
         ("arguments", "message"),
         [
             pytest.param(["--faults", "429=2"], r"within \[0, 1\]", id="faults"),
+            pytest.param(["--faults", "quota=5/day"], "quota needs N/s, N/min or N/h", id="quota"),
             pytest.param(["--scenario", "nope"], "unknown scenario", id="scenario"),
         ],
     )

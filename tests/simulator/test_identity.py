@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 import uuid
 from urllib.parse import parse_qs, urlsplit
@@ -9,40 +8,11 @@ from urllib.parse import parse_qs, urlsplit
 import jwt
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
 from tests.simulator.conftest import Graph, VerifyingSession, token_request
 from xops_provider.simulator import CLIENT_ID, TENANT_ID
 from xops_provider.simulator.identity import JWT_BEARER
-
-
-@pytest.fixture(scope="module")
-def certificate():
-    """An RSA key and a self-signed certificate, as an app registration would hold."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xops connector")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return (
-        key_pem,
-        cert.public_bytes(serialization.Encoding.PEM).decode(),
-        cert.fingerprint(hashes.SHA1()).hex(),
-    )
 
 
 def _msal(simulator, credential, *, tenant=None):
