@@ -10,6 +10,7 @@ from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import NewVersion, QuarantineEntry, Store
 from xops_provider.store import tables as t
 from xops_provider.store.repository import entity_rows, normalize_entity_value, story_row
+from xops_provider.stories.canonical import UnchangedDocuments, canonical_json, plain_copy
 from xops_provider.stories.ports import StoryRepository
 
 T0 = GraphTime.parse("2026-03-01T10:00:00.1234567Z")
@@ -233,6 +234,20 @@ class TestStoryRepository:
         commit(store, [version("a", 2, status="redirected", redirect="s")])
         commit(store, [version("10", 3, status="redirected", redirect="s")])
         assert store.redirected_into(tenant_id=TENANT, incident_ids=["s"]) == {"s": ["10", "a", "b"]}
+
+    def test_save_stories_saves_the_built_text_of_unchanged_documents(self, store):
+        built = plain_copy(story("1", title="Phish “one”"))
+        unchanged = UnchangedDocuments([built])
+        store.save_stories(integration="default", stories=unchanged, produced_version_ids=[])
+        with store.engine.connect() as conn:
+            text = conn.execute(select(t.stories.c.document)).scalar_one()
+        assert text.encode() == built.canonical == canonical_json(story("1", title="Phish “one”"))
+
+    def test_save_stories_encodes_a_document_changed_after_its_build(self, store):
+        changed = plain_copy(story("1"))
+        changed["evidence"][0]["title"] = "changed"
+        store.save_stories(integration="default", stories=[changed], produced_version_ids=[])
+        assert store.get_story(changed["story_id"])["evidence"][0]["title"] == "changed"
 
     def test_save_stories_upserts_columns_and_entities(self, store):
         commit(store, [version("1")])

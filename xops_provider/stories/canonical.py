@@ -52,6 +52,15 @@ class CanonicalDocument(dict[str, Any]):
         self.canonical = canonical
 
 
+class UnchangedDocuments(list[dict[str, Any]]):
+    """Documents handed on exactly as :func:`plain_copy` returned them, untouched since.
+
+    :func:`~xops_provider.stories.producer.produce` hands each batch to the store in one, so that a
+    :class:`CanonicalDocument`'s remembered text is saved without being encoded a second time. Any
+    other document the store is given, a changed one included, is encoded and checked.
+    """
+
+
 def _reference_text(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
 
@@ -72,7 +81,7 @@ def _fast_copy(value: Any) -> tuple[Any, bytes] | None:
         return None
 
 
-def canonical_json(value: Any) -> bytes:
+def canonical_json(value: Any, *, unchanged: bool = False) -> bytes:
     """The canonical JSON text of a value, UTF-8 encoded.
 
     Exactly ``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()``,
@@ -84,8 +93,13 @@ def canonical_json(value: Any) -> bytes:
     for a list, would pass that test: such a document is saved as its JSON reading, not refused.)
 
     :param value: the value, usually a story document.
+    :param unchanged: the caller vouches that a :class:`CanonicalDocument` is exactly as
+        :func:`plain_copy` returned it (it came in :class:`UnchangedDocuments`): its text is returned
+        as it is.
     """
     if isinstance(value, CanonicalDocument):
+        if unchanged:
+            return value.canonical
         try:
             current = _SORTED.encode(value)
         except Exception:
