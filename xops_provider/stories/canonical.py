@@ -40,8 +40,9 @@ _DECODER = msgspec.json.Decoder(float_hook=_refuse_float)
 class CanonicalDocument(dict[str, Any]):
     """A plain-JSON document that remembers its canonical text, as :func:`plain_copy` returns it.
 
-    :func:`canonical_json` returns the remembered text only while the document still encodes to it,
-    so a document changed after it was built is encoded (and checked) again, never saved stale.
+    :func:`canonical_json` returns the remembered text as it is for a document that comes in
+    :class:`UnchangedDocuments`, and otherwise only while the document still encodes to it: a
+    document changed after it was built is encoded (and checked) again, never saved stale.
     """
 
     __slots__ = ("canonical",)
@@ -115,8 +116,9 @@ def plain_copy(document: dict[str, Any]) -> CanonicalDocument:
     canonical text.
 
     The copy is what ``json`` reads back from the document's JSON: tuples become lists, and keys that
-    are not strings become strings. It is decoded from the canonical text, so its keys are sorted, as
-    in every document read back from the store.
+    are not strings become strings. It is decoded from the canonical text, so its keys are sorted as in
+    every document read back from the store (except on the standard library's path, a document with
+    floats for instance, where they keep their order).
 
     :param document: the document.
     :raises TypeError: when a value is not JSON (``json.dumps`` refuses it).
