@@ -55,7 +55,6 @@ class TestQuota:
 
     def test_a_client_honouring_retry_after_sustains_the_quota(self, simulator, graph):
         simulator.admin.set_faults("quota=5/s")
-        started = time.monotonic()
         refusals = 0
         for _ in range(15):
             response = graph.list(**{"$top": "1"})
@@ -65,10 +64,6 @@ class TestQuota:
                 response = graph.list(**{"$top": "1"})
             # Never refused twice: Retry-After ends when the oldest admission leaves the window.
             assert response.status_code == 200, response.text
-        elapsed = time.monotonic() - started
-        # A lower bound only, which load cannot break: 15 admissions at 5 per second span at least
-        # two windows, however slowly the machine runs.
-        assert elapsed >= 2
         assert (_graph_count(simulator, 200), _graph_count(simulator, 429)) == (15, refusals)
         assert refusals <= 10
 

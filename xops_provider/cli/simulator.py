@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
         default="",
         metavar="SPEC",
         help="e.g. 429=0.3,503=0.1,retry_after=0.2,expand500=20,slow=200ms,truncate=0.05,"
-        "skip_ceiling=1000,token_lifetime=5 (see docs/simulator.md)",
+        "skip_ceiling=1000,token_lifetime=5,quota=150/min (see docs/simulator.md)",
     )
     serve.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
     serve.add_argument(
