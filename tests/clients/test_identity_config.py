@@ -138,34 +138,10 @@ class TestTokenProviders:
 class TestCertificateCredential:
     @pytest.fixture(scope="class")
     def pem(self, tmp_path_factory):
-        import datetime as dt
+        from tests.certificates import app_certificate
 
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import rsa
-        from cryptography.x509.oid import NameOID
-
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xops app")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(1)
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=1))
-            .sign(key, hashes.SHA256())
-        )
-        path = tmp_path_factory.mktemp("cert") / "app.pem"
-        path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-            + cert.public_bytes(serialization.Encoding.PEM)
-        )
-        return path, cert.fingerprint(hashes.SHA1()).hex()
+        made = app_certificate("xops app")
+        return made.write_pem(tmp_path_factory.mktemp("cert") / "app.pem"), made.sha1
 
     def test_with_thumbprint(self, pem):
         path, sha1 = pem

@@ -15,8 +15,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import app_certificate as make_app_certificate
 from tests.clients.simulator_support import secret_of, sim, tokens_issued  # noqa: F401 - fixtures
 from xops_provider.clients.graph import INCIDENTS_PATH, GraphClient
 from xops_provider.hooks.ms_tenant import MsTenantHook
@@ -43,27 +43,9 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def app_certificate(tmp_path_factory) -> tuple[Path, str, rsa.RSAPrivateKey, x509.Certificate]:
     """A PEM with the app's private key and its self-signed certificate, and the SHA-1 thumbprint."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xops connector")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    path = tmp_path_factory.mktemp("app-cert") / "app.pem"
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        + cert.public_bytes(serialization.Encoding.PEM)
-    )
-    return path, cert.fingerprint(hashes.SHA1()).hex().upper(), key, cert
+    made = make_app_certificate()
+    path = made.write_pem(tmp_path_factory.mktemp("app-cert") / "app.pem")
+    return path, made.sha1.upper(), made.key, made.cert
 
 
 class TestHookAttributes:

@@ -4,7 +4,6 @@ Graph session holding a fresh token, and certificate credentials for other apps.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import time
 import uuid
 from typing import Any
@@ -12,11 +11,8 @@ from typing import Any
 import jwt
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
+from tests.certificates import app_certificate
 from xops_provider.simulator.identity import JWT_BEARER
 from xops_provider.simulator.process import SimulatorProcess
 
@@ -117,27 +113,8 @@ def graph(simulator: SimulatorProcess) -> Graph:
 @pytest.fixture(scope="module")
 def certificate() -> tuple[str, str, str]:
     """An RSA key and a self-signed certificate, as an app registration would hold."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "xops connector")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return (
-        key_pem,
-        cert.public_bytes(serialization.Encoding.PEM).decode(),
-        cert.fingerprint(hashes.SHA1()).hex(),
-    )
+    made = app_certificate()
+    return made.key_pem, made.cert_pem, made.sha1
 
 
 def app_token(simulator: SimulatorProcess, client_id: str, certificate: tuple[str, str, str]) -> str:
