@@ -61,9 +61,27 @@ _REWALKS = 3
 # Column sizes of the store's incident keys (the model refuses longer ids) and status.
 _ID_MAX = ID_MAX_LENGTH
 _STATUS_MAX = 64
-# The fields the sync reads, and so validates (see ``_envelope``).
-_ENVELOPE_KEYS = ("id", "lastUpdateDateTime", "status", "redirectIncidentId", "alerts")
-_ENVELOPE_ALERT_KEYS = ("id", "serviceSource")
+
+
+class _AlertEnvelope(msgspec.Struct):
+    id: Any = msgspec.UNSET
+    serviceSource: Any = msgspec.UNSET
+
+
+class _IncidentEnvelope(msgspec.Struct):
+    """The fields the sync reads, and so validates (see ``_envelope``), read from a record's JSON
+    text without decoding the rest."""
+
+    id: Any = msgspec.UNSET
+    lastUpdateDateTime: Any = msgspec.UNSET
+    status: Any = msgspec.UNSET
+    redirectIncidentId: Any = msgspec.UNSET
+    alerts: list[_AlertEnvelope] | msgspec.UnsetType | None = msgspec.UNSET
+
+
+_ENVELOPE_DECODER = msgspec.json.Decoder(_IncidentEnvelope)
+_ENVELOPE_KEYS = _IncidentEnvelope.__struct_fields__
+_ENVELOPE_ALERT_KEYS = _AlertEnvelope.__struct_fields__
 
 
 @dataclass(frozen=True)
@@ -226,24 +244,6 @@ def _dedup_key(record: Any) -> tuple[str, GraphTime] | None:
     except InvalidTimestamp:
         return None
     return f"{str(raw_id).strip()}@{last_update.ticks}", last_update
-
-
-class _AlertEnvelope(msgspec.Struct):
-    id: Any = msgspec.UNSET
-    serviceSource: Any = msgspec.UNSET
-
-
-class _IncidentEnvelope(msgspec.Struct):
-    """The fields of ``_ENVELOPE_KEYS``, read from a record's JSON text without decoding the rest."""
-
-    id: Any = msgspec.UNSET
-    lastUpdateDateTime: Any = msgspec.UNSET
-    status: Any = msgspec.UNSET
-    redirectIncidentId: Any = msgspec.UNSET
-    alerts: list[_AlertEnvelope] | msgspec.UnsetType | None = msgspec.UNSET
-
-
-_ENVELOPE_DECODER = msgspec.json.Decoder(_IncidentEnvelope)
 
 
 class _Invalid:

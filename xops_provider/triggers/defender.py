@@ -81,15 +81,8 @@ class _ProbeMixin:
         )
 
     def _kwargs(self) -> dict[str, Any]:
-        return {
-            "integration": self.integration,
-            "ms_tenant_conn_id": self.ms_tenant_conn_id,
-            "xops_store_conn_id": self.xops_store_conn_id,
-            "poll_interval": self.poll_interval,
-            "lookback_seconds": self.lookback_seconds,
-            "overlap_seconds": self.overlap_seconds,
-            "top": self.top,
-        }
+        # The attributes annotated above are the keyword arguments both triggers are rebuilt with.
+        return {name: getattr(self, name) for name in _ProbeMixin.__annotations__}
 
 
 def _close(hook: DefenderIncidentsHook | None, store: Store | None) -> None:
