@@ -6,10 +6,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from xops_provider.models.normalize import normalize_entity_value
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import NewVersion, QuarantineEntry, Store
 from xops_provider.store import tables as t
-from xops_provider.store.repository import entity_rows, normalize_entity_value, story_row
+from xops_provider.store.repository import entity_rows, story_row
 from xops_provider.stories.canonical import UnchangedDocuments, canonical_json, plain_copy
 from xops_provider.stories.ports import StoryRepository
 

@@ -16,7 +16,6 @@ import sqlite3
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pydantic_core
 from sqlalchemy import Connection, Engine, Table, case, delete, false, func, or_, select, tuple_, update
@@ -24,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from xops_provider.models.normalize import normalize_entity_value
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.store import tables as t
 from xops_provider.store.database import (
@@ -39,7 +39,6 @@ from xops_provider.stories.ports import IncidentHead, IncidentVersion, StoryFail
 
 # Bound parameters per IN list: well under SQLite's and PostgreSQL's limits.
 _CHUNK = 500
-_ENTITY_VALUE_MAX = 1000
 #: The columns :meth:`Store.list_stories` returns for each story.
 SUMMARY_COLUMNS = (
     "story_id",
@@ -180,27 +179,6 @@ class BatchOutcome:
 def utc_now() -> str:
     """The wall clock in the store's seven-digit form."""
     return GraphTime.from_datetime(dt.datetime.now(dt.UTC)).isoformat()
-
-
-def normalize_entity_value(kind: str, value: str) -> str:
-    """An entity value as the index keys it, so that joins (users, domains, IPs) match.
-
-    Identifiers that are case-insensitive are lower-cased; a URL keeps its path and query as they
-    are but lower-cases the scheme and host. Long values are cut: the document keeps the full text.
-
-    :param kind: the entity type.
-    :param value: the value as the document has it.
-    """
-    text = value.replace("\x00", "").strip()
-    if kind == "url":
-        with contextlib.suppress(ValueError):
-            parts = urlsplit(text)
-            text = urlunsplit(
-                (parts.scheme.lower(), parts.netloc.lower(), parts.path, parts.query, parts.fragment)
-            )
-    elif kind not in ("process", "other"):
-        text = text.lower()
-    return text[:_ENTITY_VALUE_MAX]
 
 
 def _canonical_time(value: Any) -> str | None:

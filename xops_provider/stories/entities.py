@@ -18,15 +18,21 @@ one reported, and a scalar attribute keeps the first value met in the story's al
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from json.encoder import encode_basestring_ascii
 from typing import Any
-from urllib.parse import urlsplit
 
-from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
+from xops_provider.models.incident import evidence_kind, normalize_enum
+from xops_provider.models.normalize import (
+    normalize_address,
+    normalize_domain,
+    normalize_ip,
+    normalize_message_id,
+    scalar_text,
+    url_domain,
+)
 from xops_provider.stories.versions import StoryAlert
 
 ENTITY_TYPES = (
@@ -53,86 +59,6 @@ _VERDICT_RANK = {
     "suspicious": 3,
     "malicious": 4,
 }
-
-
-def scalar_text(value: Any) -> str | None:
-    """A scalar evidence value as stripped text; ``None`` for blanks, objects and lists.
-
-    Raw evidence is read as received, so any field can hold any JSON type.
-
-    :param value: the value as received.
-    """
-    if type(value) is str:
-        # The common case, read without the general path's calls: blank text is missing.
-        return value.strip() or None
-    value = blank_to_none(value)
-    if value is None or isinstance(value, dict | list):
-        return None
-    return str(value).strip()
-
-
-def normalize_address(value: Any) -> str | None:
-    """An e-mail address or UPN as an entity value: stripped and lower-cased.
-
-    :param value: the address as received.
-    """
-    text = scalar_text(value)
-    return text.lower() if text else None
-
-
-def normalize_message_id(value: Any) -> str | None:
-    """A ``networkMessageId`` (a GUID) as an entity value: stripped and lower-cased, as the hunting
-    tables write it.
-
-    :param value: the id as received.
-    """
-    text = scalar_text(value)
-    return text.lower() if text else None
-
-
-def normalize_domain(value: Any) -> str | None:
-    """A DNS name as an entity value: stripped, lower-cased, without the root dot.
-
-    :param value: the name as received.
-    """
-    text = scalar_text(value)
-    text = text.lower().rstrip(".") if text else None
-    return text or None
-
-
-def normalize_ip(value: Any) -> str | None:
-    """An IP address in its canonical text form; anything unparsable is kept stripped.
-
-    :param value: the address as received.
-    """
-    text = scalar_text(value)
-    if not text:
-        return None
-    return _canonical_ip(text) if len(text) <= _CACHED_LENGTH else _parse_ip(text)
-
-
-def _parse_ip(text: str) -> str:
-    try:
-        return ipaddress.ip_address(text).compressed
-    except ValueError:
-        return text
-
-
-# A story names the same few addresses in many evidence items, and parsing one is slow.
-_canonical_ip = lru_cache(maxsize=1024)(_parse_ip)
-
-
-def url_domain(url: str) -> str | None:
-    """The host of a URL, also for the scheme-less URLs evidence sometimes carries.
-
-    :param url: the URL.
-    """
-    candidate = url if "://" in url else f"http://{url}"
-    try:
-        host = urlsplit(candidate).hostname
-    except ValueError:
-        return None
-    return normalize_domain(host)
 
 
 def _stable_hash(payload: Any) -> str:
