@@ -43,14 +43,16 @@ def _connection() -> dict[str, Any]:
 def run_ingest(store_url: str) -> dict[str, Any]:
     from xops_provider.hooks.defender import DefenderIncidentsHook
     from xops_provider.models.timestamps import GraphTime
+    from xops_provider.operators.ingest import ingest_incidents
     from xops_provider.store import Store
 
     store = Store.open(store_url)
     hook = DefenderIncidentsHook()
     hook.get_token_provider().get_token()  # the bare loop, too, has its token before the clock starts
     started = time.perf_counter()
-    report = hook.sync(
-        store=store,
+    report = ingest_incidents(
+        hook,
+        store,
         integration="bench",
         lookback=dt.timedelta(days=3650),
         now=GraphTime.from_datetime(dt.datetime.now(dt.UTC)),
@@ -97,7 +99,7 @@ def run_produce(store_url: str) -> dict[str, Any]:
 
     store = Store.open(store_url)
     started = time.perf_counter()
-    report = produce(store, integration="bench", batch_size=200)
+    report = produce(store.stories, integration="bench", batch_size=200)
     elapsed = time.perf_counter() - started
     store.close()
     counts = report.counts()

@@ -19,7 +19,7 @@ from xops_provider.clients.errors import (
     aadsts_code,
     parse_graph_error,
 )
-from xops_provider.clients.graph import parse_incidents, parse_retry_after
+from xops_provider.clients.graph import parse_retry_after
 from xops_provider.models.incident import Alert, Incident
 
 
@@ -39,7 +39,9 @@ class TestRealGraphPayloads:
         assert {p.name for p in REAL_GRAPH.glob("*.json")} == covered
 
     def test_incidents_page_parses(self):
-        (incident,) = parse_incidents(_load("incidents_expand_alerts_msdocs.json"))
+        (incident,) = [
+            Incident.model_validate(item) for item in _load("incidents_expand_alerts_msdocs.json")["value"]
+        ]
         assert isinstance(incident, Incident)
         assert incident.id == "2972395"
         assert incident.last_update.isoformat() == "2021-09-30T09:35:45.1133333Z"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 
 import pytest
@@ -231,7 +232,8 @@ class TestCollectionPages:
         page = client.get_collection(INCIDENTS_PATH)
         if items == "decoded":
             assert len(page.items) == 1
-            assert page.items[0]["x"] != page.items[0]["x"]  # NaN, decoded by Python's parser
+            item = json.loads(page.items[0])  # written back as text; NaN stays NaN for Python's parser
+            assert item["x"] != item["x"]
         else:
             assert page.items == items
         assert page.next_link == next_link

@@ -19,7 +19,7 @@ from tests.e2e.cluster import AirflowCluster
 from tests.e2e.conftest import DAG_ID
 from tests.paths import STORY_SCHEMA
 from xops_provider.simulator.scenarios import company_xyz as xyz
-from xops_provider.store.repository import Store
+from xops_provider.store import Store
 
 SCHEMA = json.loads(STORY_SCHEMA.read_text())
 TASK_IDS = ("wait_for_incidents", "ingest_incidents", "produce_stories")
@@ -107,7 +107,7 @@ class TestDistributedRun:
         )
 
         with Store.open(story_db) as store:
-            stories = list(store.iter_stories())
+            stories = list(store.reads.iter_stories())
         for story in stories:
             jsonschema.validate(story, SCHEMA, format_checker=jsonschema.FormatChecker())
         per_incident = Counter(story["source_incident_id"] for story in stories)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from xops_provider.hooks.defender import DefenderIncidentsHook
+from xops_provider.operators.ingest import ingest_incidents
 from xops_provider.store import Store
 from xops_provider.store import tables as t
 from xops_provider.sync import SyncReport
@@ -49,7 +50,7 @@ def synced(url: str, *, integration: str = "default", **hook_kwargs: Any) -> Syn
     hook = DefenderIncidentsHook(**{**FAST_CLIENT, **hook_kwargs})
     store = Store.open(url)
     try:
-        return hook.sync(store=store, integration=integration, lookback=LOOKBACK)
+        return ingest_incidents(hook, store, integration=integration, lookback=LOOKBACK)
     finally:
         store.close()
         hook.close()

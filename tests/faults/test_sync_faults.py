@@ -29,6 +29,7 @@ from tests.faults.helpers import (
 )
 from xops_provider.hooks.defender import DefenderIncidentsHook
 from xops_provider.models.timestamps import GraphTime
+from xops_provider.operators.ingest import ingest_incidents
 from xops_provider.store import Store
 from xops_provider.store import tables as t
 
@@ -43,7 +44,7 @@ def sqlite_url(tmp_path) -> str:
 def _sync_with(url: str, hook: DefenderIncidentsHook, **kwargs):
     store = Store.open(url)
     try:
-        return hook.sync(store=store, integration="default", lookback=LOOKBACK, **kwargs)
+        return ingest_incidents(hook, store, integration="default", lookback=LOOKBACK, **kwargs)
     finally:
         store.close()
 

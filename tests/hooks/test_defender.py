@@ -10,7 +10,6 @@ from xops_provider.hooks.defender import (
     DefenderIncidentsHook,
     _has_skip,
     _segment,
-    _versions,
     _without_expand,
     incidents_filter,
 )
@@ -66,17 +65,6 @@ class TestHelpers:
     def test_segment_refuses_non_ids(self, value):
         with pytest.raises(ValueError, match="not an incident id"):
             _segment(value)
-
-    def test_versions_skip_unreadable(self):
-        records = [
-            {"id": "1", "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
-            {"id": 2, "lastUpdateDateTime": "2026-03-01T00:00:00.5Z"},
-            {"id": "", "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
-            {"id": "3", "lastUpdateDateTime": "yesterday"},
-            {"id": True, "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
-            "not a dict",
-        ]
-        assert [i for i, _ in _versions(records)] == ["1", "2"]
 
     def test_page_size_bounds(self):
         with pytest.raises(ValueError, match="page_size must be between 1 and 50"):
@@ -139,8 +127,9 @@ class TestPageSource:
         page = hook.query(since=EPOCH)
         assert hook.expand_fallback
         expected = {i["id"]: [a["id"] for a in i["alerts"]] for i in simulator.admin.incidents()}
-        assert {i["id"]: [a["id"] for a in i["alerts"]] for i in page.incidents} == {
-            i["id"]: expected[i["id"]] for i in page.incidents
+        records = _decoded(page)
+        assert {i["id"]: [a["id"] for a in i["alerts"]] for i in records} == {
+            i["id"]: expected[i["id"]] for i in records
         }
         # The rest of the run stays in the fallback: no further expanded request is tried.
         before = simulator.admin.count(status=500)
@@ -203,22 +192,24 @@ class TestFindUnseen:
     def test_newest_incident_does_not_wake_it_forever(self, hook, simulator, tmp_path):
         import datetime as dt
 
+        from xops_provider.operators.ingest import ingest_incidents
         from xops_provider.store import Store
+        from xops_provider.triggers.defender import probe_unseen
 
         store = Store.open(f"sqlite:///{tmp_path}/s.db")
         try:
-            before = hook.find_unseen(store=store, integration="u", lookback=dt.timedelta(days=3650))
+            before = probe_unseen(hook, store, integration="u", lookback=dt.timedelta(days=3650))
             assert before.unseen
             assert before.watermark is None
-            hook.sync(store=store, integration="u", lookback=dt.timedelta(days=3650))
-            idle = hook.find_unseen(store=store, integration="u")
+            ingest_incidents(hook, store, integration="u", lookback=dt.timedelta(days=3650))
+            idle = probe_unseen(hook, store, integration="u")
             assert idle.unseen == ()
             assert idle.watermark is not None
             newest = simulator.admin.incidents()[-1]["id"]
             simulator.admin.update_incident(newest, severity="high")
-            woken = hook.find_unseen(store=store, integration="u", top=2)
+            woken = probe_unseen(hook, store, integration="u", top=2)
             assert len(woken.unseen) == 1
             assert woken.unseen[0].startswith(f"{newest}@")
-            assert hook.find_unseen(store=store, integration="u", ignore=woken.unseen).unseen == ()
+            assert probe_unseen(hook, store, integration="u", ignore=woken.unseen).unseen == ()
         finally:
             store.close()

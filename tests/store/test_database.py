@@ -282,7 +282,9 @@ class TestNamedLock:
 
 class TestStoreOpen:
     def test_repr_hides_password(self):
-        store = Store.open("postgresql://postgres:hunter2@127.0.0.1:1/none", migrate=False)
+        from xops_provider.store import create_store_engine
+
+        store = Store(engine=create_store_engine("postgresql://postgres:hunter2@127.0.0.1:1/none"))
         assert "hunter2" not in repr(store)
         store.close()
 

@@ -8,11 +8,12 @@ from sqlalchemy import select
 
 from xops_provider.models.normalize import normalize_entity_value
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.store import NewVersion, QuarantineEntry, Store
+from xops_provider.store import Store
 from xops_provider.store import tables as t
-from xops_provider.store.repository import entity_rows, story_row
+from xops_provider.store.stories import entity_rows, story_row
 from xops_provider.stories.canonical import UnchangedDocuments, canonical_json, plain_copy
 from xops_provider.stories.ports import StoryRepository
+from xops_provider.sync.ports import NewVersion, QuarantineEntry
 
 T0 = GraphTime.parse("2026-03-01T10:00:00.1234567Z")
 TENANT = "tenant-a"
@@ -47,7 +48,7 @@ def commit(
     watermark: GraphTime | None = None,
 ):
     latest = max((v.last_update for v in versions), default=None)
-    return store.commit_batch(
+    return store.sync.commit_batch(
         integration=integration,
         tenant_id=TENANT,
         versions=versions,
@@ -102,8 +103,8 @@ class TestCommitBatch:
         again = commit(store, [version("1"), version("2", 1), version("2", 2)])
         assert (first.stored, first.duplicates) == (2, 0)
         assert (again.stored, again.duplicates) == (1, 2)
-        assert store.counts()["raw_versions"] == 3
-        assert store.counts()["incidents"] == 2
+        assert store.reads.counts()["raw_versions"] == 3
+        assert store.reads.counts()["incidents"] == 2
 
     def test_dedup_keeps_all_seven_digits(self, store):
         a = NewVersion(
@@ -123,7 +124,7 @@ class TestCommitBatch:
             has_mdo_alert=False,
         )
         assert commit(store, [a, b]).stored == 2
-        versions = store.incident_versions(tenant_id=TENANT, incident_ids=["1"])["1"]
+        versions = store.stories.incident_versions(tenant_id=TENANT, incident_ids=["1"])["1"]
         assert [v.last_update.isoformat() for v in versions] == [
             "2026-03-01T10:00:00.1234567Z",
             "2026-03-01T10:00:00.1234568Z",
@@ -147,12 +148,12 @@ class TestCommitBatch:
         commit(store, [version("1", 10, status="resolved", mdo=False)])
         # A late reread of an older version must not move the head back, but its MDO alert counts.
         commit(store, [version("1", 5, status="active", mdo=True)], watermark=T0.shift(seconds=10))
-        head = store.incident_heads(tenant_id=TENANT, incident_ids=["1"])["1"]
+        head = store.sync.incident_heads(tenant_id=TENANT, incident_ids=["1"])["1"]
         assert head.last_update == T0.shift(seconds=10)
         assert head.status == "resolved"
         assert head.has_mdo_alert is True
         commit(store, [version("1", 20, status="redirected", redirect="2", mdo=False)])
-        head = store.incident_heads(tenant_id=TENANT, incident_ids=["1"])["1"]
+        head = store.sync.incident_heads(tenant_id=TENANT, incident_ids=["1"])["1"]
         assert (head.status, head.redirect_incident_id, head.has_mdo_alert) == ("redirected", "2", True)
 
     def test_quarantine_fingerprint_adds_no_row_on_reread(self, store):
@@ -161,17 +162,17 @@ class TestCommitBatch:
         )
         assert commit(store, [], [bad, bad]).quarantined == 1
         assert commit(store, [], [bad]).quarantined == 0
-        [record] = store.quarantined("default")
+        [record] = store.sync.quarantined("default")
         assert (record.record_id, record.reason, record.payload) == (
             "9",
             "lastUpdateDateTime is missing",
             "{}",
         )
-        assert store.quarantined("other") == []
+        assert store.sync.quarantined("other") == []
 
     def test_sync_state_round_trip_and_watermark_never_moves_back(self, store):
-        assert store.sync_state("default") is None
-        store.commit_batch(
+        assert store.sync.sync_state("default") is None
+        store.sync.commit_batch(
             integration="default",
             tenant_id=TENANT,
             versions=[version("1", 10)],
@@ -182,8 +183,8 @@ class TestCommitBatch:
             lookback_start=T0,
         )
         commit(store, [version("2", 1)], watermark=T0.shift(seconds=1))
-        store.finish_run("default")
-        state = store.sync_state("default")
+        store.sync.finish_run("default")
+        state = store.sync.sync_state("default")
         assert state.watermark == T0.shift(seconds=10)
         assert state.lookback_start == T0
         assert state.seen == frozenset()
@@ -192,24 +193,29 @@ class TestCommitBatch:
 
 class TestStoryRepository:
     def test_store_satisfies_the_port(self, store):
-        repository: StoryRepository = store
+        repository: StoryRepository = store.stories
         assert repository.pending_incidents(integration="default", limit=10) == []
 
     def test_pending_oldest_first_until_produced(self, store):
         commit(store, [version("2", 1), version("1", 2), version("3", 3)])
         commit(store, [version("2", 4)])
         commit(store, [version("9", 5)], integration="other")
-        assert store.pending_incidents(integration="default", limit=2) == [(TENANT, "2"), (TENANT, "1")]
-        versions = store.incident_versions(tenant_id=TENANT, incident_ids=["2", "1"])
+        assert store.stories.pending_incidents(integration="default", limit=2) == [
+            (TENANT, "2"),
+            (TENANT, "1"),
+        ]
+        versions = store.stories.incident_versions(tenant_id=TENANT, incident_ids=["2", "1"])
         ids = [v.version_id for vs in versions.values() for v in vs]
-        store.save_stories(integration="default", stories=[story("2"), story("1")], produced_version_ids=ids)
-        assert store.pending_incidents(integration="default", limit=10) == [(TENANT, "3")]
-        assert store.counts()["pending_versions"] == 2
+        store.stories.save_stories(
+            integration="default", stories=[story("2"), story("1")], produced_version_ids=ids
+        )
+        assert store.stories.pending_incidents(integration="default", limit=10) == [(TENANT, "3")]
+        assert store.reads.counts()["pending_versions"] == 2
 
     def test_incident_versions_ordered_with_payloads(self, store):
         commit(store, [version("1", 5), version("1", 1)])
         commit(store, [version("1", 3)])
-        result = store.incident_versions(tenant_id=TENANT, incident_ids=["1", "missing"])
+        result = store.stories.incident_versions(tenant_id=TENANT, incident_ids=["1", "missing"])
         assert list(result) == ["1"]
         assert [v.last_update for v in result["1"]] == [T0.shift(seconds=s) for s in (1, 3, 5)]
         assert result["1"][0].payload["id"] == "1"
@@ -224,7 +230,7 @@ class TestStoryRepository:
                 version("3", 3, status="redirected", redirect="4"),
             ],
         )
-        assert store.redirected_into(tenant_id=TENANT, incident_ids=["3", "4", "5"]) == {
+        assert store.stories.redirected_into(tenant_id=TENANT, incident_ids=["3", "4", "5"]) == {
             "3": ["1", "2"],
             "4": ["3"],
             "5": [],
@@ -234,12 +240,12 @@ class TestStoryRepository:
         commit(store, [version("b", 1, status="redirected", redirect="s")])
         commit(store, [version("a", 2, status="redirected", redirect="s")])
         commit(store, [version("10", 3, status="redirected", redirect="s")])
-        assert store.redirected_into(tenant_id=TENANT, incident_ids=["s"]) == {"s": ["10", "a", "b"]}
+        assert store.stories.redirected_into(tenant_id=TENANT, incident_ids=["s"]) == {"s": ["10", "a", "b"]}
 
     def test_save_stories_saves_the_built_text_of_unchanged_documents(self, store):
         built = plain_copy(story("1", title="Phish “one”"))
         unchanged = UnchangedDocuments([built])
-        store.save_stories(integration="default", stories=unchanged, produced_version_ids=[])
+        store.stories.save_stories(integration="default", stories=unchanged, produced_version_ids=[])
         with store.engine.connect() as conn:
             text = conn.execute(select(t.stories.c.document)).scalar_one()
         assert text.encode() == built.canonical == canonical_json(story("1", title="Phish “one”"))
@@ -247,8 +253,8 @@ class TestStoryRepository:
     def test_save_stories_encodes_a_document_changed_after_its_build(self, store):
         changed = plain_copy(story("1"))
         changed["evidence"][0]["title"] = "changed"
-        store.save_stories(integration="default", stories=[changed], produced_version_ids=[])
-        assert store.get_story(changed["story_id"])["evidence"][0]["title"] == "changed"
+        store.stories.save_stories(integration="default", stories=[changed], produced_version_ids=[])
+        assert store.reads.get_story(changed["story_id"])["evidence"][0]["title"] == "changed"
 
     def test_save_stories_upserts_columns_and_entities(self, store):
         commit(store, [version("1")])
@@ -257,12 +263,12 @@ class TestStoryRepository:
             {"type": "user", "value": "alice@contoso.com ", "roles": ["mailbox"], "verdict": "suspicious"},
             {"type": "url", "value": "HTTPS://Evil.Example/Path?Q=A", "roles": ["link"]},
         ]
-        store.save_stories(
+        store.stories.save_stories(
             integration="default",
             stories=[story("1", entities=entities, correlation={"campaign_id": "c1"})],
             produced_version_ids=[],
         )
-        store.save_stories(
+        store.stories.save_stories(
             integration="default",
             stories=[story("1", status="Closed", merged_into=f"mdo:{TENANT}:2", entities=entities[2:])],
             produced_version_ids=[],
@@ -278,20 +284,20 @@ class TestStoryRepository:
         )
         assert row.updated_at == "2026-03-01T10:00:00.0000000Z"
         assert kept == [("url", "https://evil.example/Path?Q=A")]
-        assert store.get_story(f"mdo:{TENANT}:1")["status"] == "Closed"
-        assert store.get_story("mdo:none:0") is None
+        assert store.reads.get_story(f"mdo:{TENANT}:1")["status"] == "Closed"
+        assert store.reads.get_story("mdo:none:0") is None
 
     def test_save_stories_is_one_transaction(self, store):
         commit(store, [version("1")])
-        [v] = store.incident_versions(tenant_id=TENANT, incident_ids=["1"])["1"]
+        [v] = store.stories.incident_versions(tenant_id=TENANT, incident_ids=["1"])["1"]
         bad = story("2")
         del bad["title"]
         with pytest.raises(ValueError, match="lacks title"):
-            store.save_stories(
+            store.stories.save_stories(
                 integration="default", stories=[story("1"), bad], produced_version_ids=[v.version_id]
             )
-        assert store.counts()["stories"] == 0
-        assert store.pending_incidents(integration="default", limit=10) == [(TENANT, "1")]
+        assert store.reads.counts()["stories"] == 0
+        assert store.stories.pending_incidents(integration="default", limit=10) == [(TENANT, "1")]
 
 
 class TestReaders:
@@ -300,24 +306,26 @@ class TestReaders:
             story(str(i), updated_at=f"2026-03-0{1 + i % 3}T10:00:00Z", integration="a" if i % 2 else "b")
             for i in range(7)
         ]
-        store.save_stories(integration="x", stories=documents, produced_version_ids=[])
-        everything = list(store.iter_stories(batch_size=2))
+        store.stories.save_stories(integration="x", stories=documents, produced_version_ids=[])
+        everything = list(store.reads.iter_stories(batch_size=2))
         assert len(everything) == 7
         assert [(d["updated_at"], d["story_id"]) for d in everything] == sorted(
             (d["updated_at"], d["story_id"]) for d in documents
         )
-        recent = list(store.iter_stories(since=GraphTime.parse("2026-03-02T00:00:00Z"), integration="a"))
+        recent = list(
+            store.reads.iter_stories(since=GraphTime.parse("2026-03-02T00:00:00Z"), integration="a")
+        )
         assert sorted(d["source_incident_id"] for d in recent) == ["1", "5"]
-        assert [d["story_id"] for d in store.iter_stories(since="2026-03-03T10:00:00Z")] == [
+        assert [d["story_id"] for d in store.reads.iter_stories(since="2026-03-03T10:00:00Z")] == [
             f"mdo:{TENANT}:2",
             f"mdo:{TENANT}:5",
         ]
 
     def test_heads_since(self, store):
         commit(store, [version("1", 1), version("2", 2), version("3", 3)])
-        heads = store.heads(tenant_id=TENANT, since_ticks=T0.shift(seconds=2))
+        heads = store.sync.heads(tenant_id=TENANT, since_ticks=T0.shift(seconds=2))
         assert [h.incident_id for h in heads] == ["2", "3"]
-        assert store.heads(tenant_id="other") == []
+        assert store.sync.heads(tenant_id="other") == []
 
     def test_counts(self, store):
         commit(
@@ -325,8 +333,8 @@ class TestReaders:
             [version("1")],
             [QuarantineEntry(kind="incident", record_id=None, reason="r", payload="[]")],
         )
-        store.save_stories(integration="default", stories=[story("1")], produced_version_ids=[])
-        assert store.counts() == {
+        store.stories.save_stories(integration="default", stories=[story("1")], produced_version_ids=[])
+        assert store.reads.counts() == {
             "raw_versions": 1,
             "pending_versions": 1,
             "incidents": 1,
@@ -388,11 +396,11 @@ class TestListStories:
                     entities=[{"type": "user", "value": f"User{n % 3}@Contoso.com", "roles": ["recipient"]}],
                 )
             )
-        store.save_stories(integration="x", stories=documents, produced_version_ids=[])
+        store.stories.save_stories(integration="x", stories=documents, produced_version_ids=[])
         return documents
 
     def test_default_order_most_critical_then_oldest_signal(self, store, listed):
-        rows = store.list_stories(limit=100)
+        rows = store.reads.list_stories(limit=100)
         keys = [(-r["criticality"], r["first_signal"], r["story_id"]) for r in rows]
         assert keys == sorted(keys)
         assert len(rows) == 12
@@ -414,22 +422,22 @@ class TestListStories:
         ],
     )
     def test_filters(self, store, listed, filters, expected):
-        rows = store.list_stories(**filters)
+        rows = store.reads.list_stories(**filters)
         assert sorted(r["incident_id"] for r in rows) == expected
 
     def test_pagination_and_orders(self, store, listed):
-        first = store.list_stories(order="updated", limit=5)
-        second = store.list_stories(order="updated", limit=5, offset=5)
+        first = store.reads.list_stories(order="updated", limit=5)
+        second = store.reads.list_stories(order="updated", limit=5, offset=5)
         assert [r["incident_id"] for r in first + second] == [f"{n:02d}" for n in range(11, 1, -1)]
-        oldest = store.list_stories(order="first_signal", limit=1)
+        oldest = store.reads.list_stories(order="first_signal", limit=1)
         assert oldest[0]["first_signal"] == "2026-03-01T10:00:00.0000000Z"
         with pytest.raises(ValueError, match="unknown order"):
-            store.list_stories(order="title; drop table stories")
+            store.reads.list_stories(order="title; drop table stories")
 
     def test_criticality_counts(self, store, listed):
-        assert store.criticality_counts() == {4: 3, 3: 3, 2: 3, 1: 3}
-        assert store.criticality_counts(open_only=True, integration="a") == {4: 2, 3: 1, 2: 1, 1: 1}
-        assert sum(store.criticality_counts(open_only=True).values()) == 9
+        assert store.reads.criticality_counts() == {4: 3, 3: 3, 2: 3, 1: 3}
+        assert store.reads.criticality_counts(open_only=True, integration="a") == {4: 2, 3: 1, 2: 1, 1: 1}
+        assert sum(store.reads.criticality_counts(open_only=True).values()) == 9
 
 
 class TestConcurrentSaves:
@@ -438,7 +446,7 @@ class TestConcurrentSaves:
 
         def save(n: int) -> None:
             entities = [{"type": "user", "value": f"u{k}@c.com", "roles": [str(n)]} for k in range(n % 3 + 1)]
-            store.save_stories(
+            store.stories.save_stories(
                 integration="d", stories=[story("1", entities=entities)], produced_version_ids=[]
             )
 
@@ -446,7 +454,7 @@ class TestConcurrentSaves:
             list(pool.map(save, range(40)))
         with store.engine.connect() as conn:
             values = sorted(conn.execute(select(t.story_entities.c.value)).scalars())
-        saved = store.get_story(f"mdo:{TENANT}:1")
+        saved = store.reads.get_story(f"mdo:{TENANT}:1")
         assert values == sorted(e["value"] for e in saved["entities"])
 
 
@@ -459,15 +467,17 @@ class TestTransientErrors:
         with store.engine.begin() as conn:
             conn.execute(text("DROP TABLE sync_state"))
         with pytest.raises(Exception, match="sync_state") as info:
-            store.sync_state("default")
+            store.sync.sync_state("default")
         assert not isinstance(info.value, TransientStoreError)
 
     def test_refused_connection_is_transient(self):
-        from xops_provider.store import TransientStoreError
+        from xops_provider.store import TransientStoreError, create_store_engine
 
-        unreachable = Store.open("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2", migrate=False)
+        unreachable = Store(
+            engine=create_store_engine("postgresql://postgres@127.0.0.1:1/none?connect_timeout=2")
+        )
         with pytest.raises(TransientStoreError, match="store unavailable"):
-            unreachable.sync_state("default")
+            unreachable.sync.sync_state("default")
         unreachable.close()
 
     def test_locked_sqlite_is_transient(self, tmp_path):
@@ -484,7 +494,7 @@ class TestTransientErrors:
 
             fast = Store(engine=create_store_engine(url, sqlite_busy_timeout=0.05))
             with pytest.raises(TransientStoreError):
-                fast.commit_batch(
+                fast.sync.commit_batch(
                     integration="d",
                     tenant_id="t",
                     versions=[],

@@ -17,10 +17,10 @@ class TestStoreHook:
         path = tmp_path / "custom" / "stories.db"
         monkeypatch.setenv("AIRFLOW_CONN_XOPS_STORE", f"sqlite:///{path}")
         hook = StoreHook()
-        assert hook.get_url().database == str(path)
         store = hook.get_store()
         try:
-            assert store.counts()["stories"] == 0
+            assert store.engine.url.database == str(path)
+            assert store.reads.counts()["stories"] == 0
         finally:
             store.close()
         assert path.exists()
@@ -31,15 +31,15 @@ class TestStoreHook:
             # Airflow parses this into conn type "postgres"; get_uri() would answer postgres://.
             monkeypatch.setenv("AIRFLOW_CONN_XOPS_STORE", pg_server.url(name) + "?sslmode=disable")
             hook = StoreHook()
-            url = hook.get_url()
-            assert (url.drivername, url.database, url.query) == (
-                "postgresql+psycopg",
-                name,
-                {"sslmode": "disable"},
-            )
             store = hook.get_store()
             try:
-                assert store.counts()["raw_versions"] == 0
+                url = store.engine.url
+                assert (url.drivername, url.database, url.query) == (
+                    "postgresql+psycopg",
+                    name,
+                    {"sslmode": "disable"},
+                )
+                assert store.reads.counts()["raw_versions"] == 0
             finally:
                 store.close()
         finally:
@@ -48,16 +48,16 @@ class TestStoreHook:
     def test_json_connection_with_path_in_host(self, tmp_path, monkeypatch):
         path = tmp_path / "j.db"
         monkeypatch.setenv("AIRFLOW_CONN_XOPS_STORE", json.dumps({"conn_type": "sqlite", "host": str(path)}))
-        assert StoreHook().get_url().database == str(path)
+        with StoreHook().get_store() as store:
+            assert store.engine.url.database == str(path)
 
     def test_falls_back_to_embedded_sqlite(self, tmp_path, monkeypatch):
         monkeypatch.delenv("AIRFLOW_CONN_XOPS_STORE", raising=False)
         monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
         hook = StoreHook()
-        assert hook.get_url().database == str(default_sqlite_path(tmp_path))
         ok, message = hook.test_connection()
         assert ok, message
-        assert (tmp_path / "xops" / "stories.db").exists()
+        assert default_sqlite_path(tmp_path).exists()
 
     def test_missing_custom_connection_is_an_error(self, monkeypatch):
         monkeypatch.delenv("AIRFLOW_CONN_MY_STORE", raising=False)

@@ -17,15 +17,15 @@ from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.models.incident import Incident
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import Store
-from xops_provider.store.repository import NewVersion
 from xops_provider.stories.producer import produce
+from xops_provider.sync.ports import NewVersion
 
 POOL = campaign_payloads() + chain_payloads()
 
 
 def commit(store: Store, payload: dict[str, Any]) -> None:
     parsed = Incident.model_validate(payload)
-    store.commit_batch(
+    store.sync.commit_batch(
         integration=INTEGRATION,
         tenant_id=TENANT,
         versions=[
@@ -72,22 +72,22 @@ class TestRealStore:
         for index, payload in enumerate(arrivals):
             commit(store, payload)
             if index % 3 == 0:
-                produce(store, integration=INTEGRATION, batch_size=2)
-        report = produce(store, integration=INTEGRATION, batch_size=2)
+                produce(store.stories, integration=INTEGRATION, batch_size=2)
+        report = produce(store.stories, integration=INTEGRATION, batch_size=2)
         assert report.failures == []
-        assert store.pending_incidents(integration=INTEGRATION, limit=10) == []
+        assert store.stories.pending_incidents(integration=INTEGRATION, limit=10) == []
         for story_id, expected in reference.items():
-            stored = store.get_story(story_id)
+            stored = store.reads.get_story(story_id)
             assert stored is not None, story_id
             assert_valid_story(stored)
             assert without_ingestion_time(stored) == expected
-        assert store.get_story(f"mdo:{TENANT}:104") is None
+        assert store.reads.get_story(f"mdo:{TENANT}:104") is None
 
     def test_rerun_is_a_no_op(self, store: Store) -> None:
         for payload in POOL:
             commit(store, payload)
-        produce(store, integration=INTEGRATION, batch_size=3)
-        again = produce(store, integration=INTEGRATION, batch_size=3)
+        produce(store.stories, integration=INTEGRATION, batch_size=3)
+        again = produce(store.stories, integration=INTEGRATION, batch_size=3)
         assert (again.batches, again.stories_saved) == (0, 0)
 
 
@@ -105,15 +105,15 @@ class TestFailuresAreQuarantined:
         monkeypatch.setattr(producer, "build_story", build_or_crash)
         for payload in POOL:
             commit(store, payload)
-        report = produce(store, integration=INTEGRATION, batch_size=50)
+        report = produce(store.stories, integration=INTEGRATION, batch_size=50)
 
         assert [f.incident_id for f in report.failures] == ["101"]
-        assert store.pending_incidents(integration=INTEGRATION, limit=10) == []
-        (record,) = store.quarantined(INTEGRATION)
+        assert store.stories.pending_incidents(integration=INTEGRATION, limit=10) == []
+        (record,) = store.sync.quarantined(INTEGRATION)
         assert (record.kind, record.record_id) == ("story", "101")
         assert "unexpected KeyError" in record.reason
         assert json.loads(record.payload)["version_ids"] == list(report.failures[0].version_ids)
         # The other stories were saved in the same run, and a rerun adds nothing.
-        assert store.get_story(f"mdo:{TENANT}:103") is not None
-        assert produce(store, integration=INTEGRATION, batch_size=50).failures == []
-        assert len(store.quarantined(INTEGRATION)) == 1
+        assert store.reads.get_story(f"mdo:{TENANT}:103") is not None
+        assert produce(store.stories, integration=INTEGRATION, batch_size=50).failures == []
+        assert len(store.sync.quarantined(INTEGRATION)) == 1

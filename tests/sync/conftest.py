@@ -23,7 +23,7 @@ def run_sync(graph: FakeGraph, store: Store) -> Callable[..., SyncReport]:
     def run(**overrides: Any) -> SyncReport:
         kwargs: dict[str, Any] = {
             "source": graph,
-            "store": store,
+            "repository": store.sync,
             "integration": "default",
             "tenant_id": "tenant-a",
             "now": NOW,

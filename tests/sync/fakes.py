@@ -113,8 +113,8 @@ class FakeGraph:
         items = listing[skip : skip + self.top]
         more = skip + self.top < len(listing)
         link = f"https://graph.test/incidents?since={since.ticks}&skip={skip + self.top}" if more else None
-        # Graph serialises every page: hand out copies so nothing downstream shares our state.
-        return Page(incidents=json.loads(json.dumps(items)), next_link=link)
+        # Graph serialises every page: each record's JSON text, as the hook hands it over.
+        return Page(incidents=[json.dumps(item).encode() for item in items], next_link=link)
 
     def query(self, *, since: GraphTime) -> Page:
         if self.before_request:
@@ -184,4 +184,4 @@ def snapshot(store: Store) -> dict[str, Any]:
 
 def stored_heads(store: Store, tenant_id: str = "tenant-a") -> dict[str, GraphTime]:
     """The store's head time per incident."""
-    return {head.incident_id: head.last_update for head in store.heads(tenant_id=tenant_id)}
+    return {head.incident_id: head.last_update for head in store.sync.heads(tenant_id=tenant_id)}

@@ -18,7 +18,15 @@ from tests.paths import REAL_GRAPH
 from tests.sync.fakes import BASE, NOW, FakeGraph, backlog, snapshot, stored_heads
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import LockTimeout, Store, TransientStoreError
-from xops_provider.sync import Page, SyncReport, page_end, parse_page, sync_incidents
+from xops_provider.store.sync import SyncStore
+from xops_provider.sync import Page, SyncReport, sync_incidents
+from xops_provider.sync.records import page_end, parse_page, version_of
+
+
+def texts(records: list[Any]) -> list[bytes]:
+    """Records as a page holds them: each one's JSON text."""
+    return [json.dumps(record).encode() for record in records]
+
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -27,7 +35,9 @@ def reference_snapshot(graph: FakeGraph, tmp_path: Path) -> dict[str, Any]:
     """The store an uninterrupted run leaves (always on a fresh SQLite file)."""
     reference = Store.open(f"sqlite:///{tmp_path}/reference.db")
     try:
-        sync_incidents(source=graph, store=reference, integration="default", tenant_id="tenant-a", now=NOW)
+        sync_incidents(
+            source=graph, repository=reference.sync, integration="default", tenant_id="tenant-a", now=NOW
+        )
         return snapshot(reference)
     finally:
         reference.close()
@@ -50,7 +60,7 @@ class TestParsePage:
             },
             {"id": 14, "lastUpdateDateTime": "2026-03-01T09:00:00Z", "alerts": []},
         ]
-        batch = parse_page(page)
+        batch = parse_page(texts(page))
         first, second = batch.versions
         assert (first.incident_id, first.status, first.redirect_incident_id, first.has_mdo_alert) == (
             "12",
@@ -66,7 +76,7 @@ class TestParsePage:
         assert batch.latest == first.last_update
 
     def test_known_versions_are_counted_not_validated_again(self, monkeypatch):
-        from xops_provider.sync import engine
+        from xops_provider.sync import records as engine
 
         validated: list[Any] = []
         real = engine._parse_record
@@ -78,7 +88,7 @@ class TestParsePage:
             {"id": "8", "lastUpdateDateTime": "2026-03-01T11:00:00Z"},
         ]
         known = {f"7@{GraphTime.parse('2026-03-01T10:00:00Z').ticks}"}
-        batch = parse_page(page, known=known)
+        batch = parse_page(texts(page), known=known)
         assert batch.rereads == 1
         assert [v.incident_id for v in batch.versions] == ["8"]
         assert validated == [page[1]]
@@ -121,7 +131,7 @@ class TestParsePage:
         ],
     )
     def test_malformed_records_are_quarantined_with_a_reason(self, record, record_id, reason):
-        batch = parse_page([record, {"id": "1", "lastUpdateDateTime": "2026-03-01T00:00:00Z"}])
+        batch = parse_page(texts([record, {"id": "1", "lastUpdateDateTime": "2026-03-01T00:00:00Z"}]))
         [entry] = batch.quarantined
         assert entry.record_id == record_id
         assert reason in entry.reason
@@ -144,7 +154,7 @@ class TestWindow:
         second = run_sync(overlap=dt.timedelta(minutes=5))
         assert graph.calls[-1][1] == watermark.shift(seconds=-300)
         assert (second.versions_stored, second.duplicates) == (1, 10)
-        state = store.sync_state("default")
+        state = store.sync.sync_state("default")
         assert state.watermark == BASE.shift(seconds=100)
         assert state.runs == 2
         del graph.records["old"]
@@ -153,7 +163,7 @@ class TestWindow:
     def test_empty_listing(self, store, run_sync):
         report = run_sync()
         assert (report.pages, report.incidents_seen, report.watermark) == (1, 0, None)
-        assert store.sync_state("default").watermark is None
+        assert store.sync.sync_state("default").watermark is None
 
     def test_xcom_holds_only_counts_and_watermark(self, graph, run_sync):
         backlog(graph, 3)
@@ -209,7 +219,7 @@ class TestPaging:
         # Everything after the group still arrives; of the group, what $skip could reach.
         assert sum(1 for key in heads if not key.startswith("t")) == 100
         assert sum(1 for key in heads if key.startswith("t")) == 100
-        assert store.sync_state("default").watermark == BASE.shift(seconds=109)
+        assert store.sync.sync_state("default").watermark == BASE.shift(seconds=109)
 
     def test_broken_chain_restarts_from_last_time_seen(self, graph, store, run_sync):
         tie = BASE.shift(seconds=5)
@@ -240,7 +250,7 @@ class TestPaging:
         assert listed
         assert report.restarts == 0
         assert_complete(store, graph)
-        latest = store.incident_versions(tenant_id="tenant-a", incident_ids=sorted(set(listed)))
+        latest = store.stories.incident_versions(tenant_id="tenant-a", incident_ids=sorted(set(listed)))
         for incident_id, versions in latest.items():
             assert versions[-1].payload == graph.records[incident_id][1]
 
@@ -284,7 +294,7 @@ class TestQuarantine:
         assert (first.versions_stored, first.quarantined, first.newly_quarantined) == (120, 3, 3)
         second = run_sync()
         assert (second.quarantined, second.newly_quarantined) == (3, 0)
-        records = store.quarantined("default")
+        records = store.sync.quarantined("default")
         assert len(records) == 3
         reasons = " | ".join(r.reason for r in records)
         assert "not a JSON object" in reasons
@@ -295,7 +305,7 @@ class TestQuarantine:
         assert_complete(store, graph)
 
 
-class CrashingStore(Store):
+class CrashingStore(SyncStore):
     """Fails inside the batch transaction, after the versions were inserted."""
 
     def __init__(self, *, engine: Any, crash_at: int, error: type[Exception] = RuntimeError) -> None:
@@ -328,8 +338,12 @@ class TestCrashAndRerun:
         graph = crash_graph()
         crashing = CrashingStore(engine=store.engine, crash_at=crash_at)
         with pytest.raises(RuntimeError, match="crash in the middle"):
-            sync_incidents(source=graph, store=crashing, integration="default", tenant_id="tenant-a", now=NOW)
-        sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            sync_incidents(
+                source=graph, repository=crashing, integration="default", tenant_id="tenant-a", now=NOW
+            )
+        sync_incidents(
+            source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+        )
         assert snapshot(store) == reference_snapshot(graph, tmp_path)
 
     @pytest.mark.parametrize(
@@ -344,9 +358,13 @@ class TestCrashAndRerun:
 
         graph.before_request = fail
         with pytest.raises(ConnectionError):
-            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            sync_incidents(
+                source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+            )
         graph.before_request = None
-        sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+        sync_incidents(
+            source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+        )
         assert snapshot(store) == reference_snapshot(graph, tmp_path)
 
     def test_process_killed_mid_run_then_rerun(self, store_url, tmp_path):
@@ -361,7 +379,7 @@ class TestCrashAndRerun:
                 print("request", flush=True)
                 time.sleep(0.05)
             graph.before_request = slow
-            sync_incidents(source=graph, store=Store.open(sys.argv[1]), integration="default",
+            sync_incidents(source=graph, repository=Store.open(sys.argv[1]).sync, integration="default",
                            tenant_id="tenant-a", now=NOW)
             print("finished", flush=True)
         """
@@ -377,15 +395,17 @@ class TestCrashAndRerun:
         proc.wait()
         store = Store.open(store_url)
         try:
-            assert 0 < store.counts()["raw_versions"] < 331
+            assert 0 < store.reads.counts()["raw_versions"] < 331
             graph = crash_graph()
-            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            sync_incidents(
+                source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+            )
             assert snapshot(store) == reference_snapshot(graph, tmp_path)
         finally:
             store.close()
 
 
-class FlakyStore(Store):
+class FlakyStore(SyncStore):
     """Raises a transient error on chosen batch attempts."""
 
     def __init__(self, *, engine: Any, failing_attempts: set[int]) -> None:
@@ -407,7 +427,7 @@ class TestTransientFailures:
         delays: list[float] = []
         report = sync_incidents(
             source=graph,
-            store=flaky,
+            repository=flaky,
             integration="default",
             tenant_id="tenant-a",
             now=NOW,
@@ -424,14 +444,16 @@ class TestTransientFailures:
         with pytest.raises(TransientStoreError):
             sync_incidents(
                 source=graph,
-                store=flaky,
+                repository=flaky,
                 integration="default",
                 tenant_id="tenant-a",
                 now=NOW,
                 retry_delays=(0.0, 0.0),
                 sleep=lambda _s: None,
             )
-        sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+        sync_incidents(
+            source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+        )
         assert snapshot(store) == reference_snapshot(graph, tmp_path)
 
 
@@ -446,7 +468,7 @@ class TestPostgresFaults:
             if len(g.calls) in (1, 3):
                 pg_server.terminate_backends(name)
 
-        class TerminatingStore(Store):
+        class TerminatingStore(SyncStore):
             calls = 0
 
             def _save_state(self, conn: Any, **kwargs: Any) -> None:
@@ -456,11 +478,12 @@ class TestPostgresFaults:
                 super()._save_state(conn, **kwargs)
 
         graph.before_request = terminate
-        store = TerminatingStore.open(pg_store_url)
+        store = Store.open(pg_store_url)
+        terminating = TerminatingStore(engine=store.engine)
         try:
             report = sync_incidents(
                 source=graph,
-                store=store,
+                repository=terminating,
                 integration="default",
                 tenant_id="tenant-a",
                 now=NOW,
@@ -498,7 +521,12 @@ class TestPostgresFaults:
         store = Store.open(pg_store_url)
         try:
             report = sync_incidents(
-                source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW, sleep=wait
+                source=graph,
+                repository=store.sync,
+                integration="default",
+                tenant_id="tenant-a",
+                now=NOW,
+                sleep=wait,
             )
             graph.before_request = None
             assert report.retries == 2
@@ -515,7 +543,9 @@ class TestLockLoss:
         graph.before_request = lambda g: len(g.calls) == 2 and pg_server.terminate_backends(name)
         store = Store.open(pg_store_url)
         try:
-            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            sync_incidents(
+                source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+            )
             graph.before_request = None
             assert snapshot(store) == reference_snapshot(graph, tmp_path)
         finally:
@@ -543,11 +573,13 @@ class TestLockLoss:
         try:
             with pytest.raises(LockLost, match="another process holds it"):
                 sync_incidents(
-                    source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW
+                    source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
                 )
             rival[0].close()
             graph.before_request = None
-            sync_incidents(source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW)
+            sync_incidents(
+                source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
+            )
             assert snapshot(store) == reference_snapshot(graph, tmp_path)
         finally:
             store.close()
@@ -565,7 +597,7 @@ class TestConcurrentRuns:
             graph.before_request = lambda g: time.sleep(0.02)
             store = Store.open(sys.argv[1])
             report = sync_incidents(
-                source=graph, store=store, integration="default", tenant_id="tenant-a", now=NOW
+                source=graph, repository=store.sync, integration="default", tenant_id="tenant-a", now=NOW
             )
             print(json.dumps(report.to_xcom()))
         """
@@ -591,16 +623,16 @@ class TestConcurrentRuns:
         ]
         store = Store.open(store_url)
         try:
-            assert store.counts()["raw_versions"] == 400
-            assert store.sync_state("default").runs == 2
+            assert store.reads.counts()["raw_versions"] == 400
+            assert store.sync.sync_state("default").runs == 2
         finally:
             store.close()
 
     def test_lock_timeout(self, graph, store, run_sync):
-        with store.sync_lock("default"), pytest.raises(LockTimeout):
+        with store.sync.sync_lock("default"), pytest.raises(LockTimeout):
             run_sync(lock_timeout=0.3)
         # Another integration is not blocked.
-        with store.sync_lock("default"):
+        with store.sync.sync_lock("default"):
             assert run_sync(integration="other").pages == 1
 
 
@@ -657,7 +689,7 @@ class TestEnvelope:
             full = None
         # A record received as JSON text is read through its envelope alone; decided the same way.
         text = json.dumps(record).encode()
-        for received in (record, text):
+        for received in (text,):
             batch = parse_page([received])
             if full is None:
                 assert len(batch.quarantined) == 1
@@ -696,7 +728,6 @@ class TestEnvelope:
             accepted = True
         except ValidationError:
             accepted = False
-        assert (len(parse_page([record]).versions) == 1) is accepted
         assert (len(parse_page([json.dumps(record).encode()]).versions) == 1) is accepted
 
 
@@ -760,8 +791,11 @@ class TestHostileRecords:
         )
         report = run_sync()
         assert (report.versions_stored, report.quarantined) == (6, 3)
-        assert {r.record_id for r in store.quarantined("default")} == {"9" * 200, "1234", "77"}
-        assert store.incident_heads(tenant_id="tenant-a", incident_ids=["78"])["78"].status == "s" + "x" * 63
+        assert {r.record_id for r in store.sync.quarantined("default")} == {"9" * 200, "1234", "77"}
+        assert (
+            store.sync.incident_heads(tenant_id="tenant-a", incident_ids=["78"])["78"].status
+            == "s" + "x" * 63
+        )
 
     def test_story_text_with_nul_is_stored(self, store):
         document = {
@@ -776,7 +810,20 @@ class TestHostileRecords:
                 {"type": "user\x00", "value": "a\x00@b.c", "roles": "not-a-list", "verdict": "x" * 50}
             ],
         }
-        store.save_stories(integration="d", stories=[document], produced_version_ids=[])
-        assert store.get_story("mdo:t:1")["title"] == "bad\x00title"
-        assert store.list_stories()[0]["title"] == "badtitle"
-        assert store.list_stories(entity=("user", "a@b.c"))[0]["story_id"] == "mdo:t:1"
+        store.stories.save_stories(integration="d", stories=[document], produced_version_ids=[])
+        assert store.reads.get_story("mdo:t:1")["title"] == "bad\x00title"
+        assert store.reads.list_stories()[0]["title"] == "badtitle"
+        assert store.reads.list_stories(entity=("user", "a@b.c"))[0]["story_id"] == "mdo:t:1"
+
+
+class TestVersionOf:
+    def test_versions_skip_unreadable(self):
+        records = [
+            {"id": "1", "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
+            {"id": 2, "lastUpdateDateTime": "2026-03-01T00:00:00.5Z"},
+            {"id": "", "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
+            {"id": "3", "lastUpdateDateTime": "yesterday"},
+            {"id": True, "lastUpdateDateTime": "2026-03-01T00:00:00Z"},
+            "not a dict",
+        ]
+        assert [v[0] for record in records if (v := version_of(record))] == ["1", "2"]

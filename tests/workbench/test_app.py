@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from xops_provider.store import Store
 from xops_provider.store.database import sqlite_url
-from xops_provider.store.repository import Store
 from xops_provider.workbench.app import create_app
 
 GOLDEN = Path(__file__).resolve().parents[1] / "stories" / "golden" / "story_101.json"
@@ -21,7 +21,7 @@ def store(tmp_path_factory):
     story = json.loads(GOLDEN.read_text())
     story["title"] = HOSTILE
     opened = Store.open(sqlite_url(tmp_path_factory.mktemp("workbench") / "stories.db"))
-    opened.save_stories(integration="default", stories=[story], produced_version_ids=[])
+    opened.stories.save_stories(integration="default", stories=[story], produced_version_ids=[])
     yield opened
     opened.close()
 

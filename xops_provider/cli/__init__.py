@@ -17,6 +17,7 @@ _GROUPS: dict[str, tuple[str, bool]] = {
     "incidents": ("xops_provider.cli.incidents", True),
     "sync": ("xops_provider.cli.sync", True),
     "stories": ("xops_provider.cli.stories", True),
+    "store": ("xops_provider.cli.store", True),
 }
 
 
@@ -57,6 +58,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         _logs_to_stderr()
     try:
         return int(args.handler(args) or 0)
+    except LookupError as err:
+        # A connection that is not defined (a mistyped id): say which, without a traceback.
+        from xops_provider.cli.render import terminal_safe
+
+        print(f"xops {args.group}: {terminal_safe(err)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader stopped early (``xops stories list --ids | head -1``): that is its choice, not an
         # error. Point stdout at devnull so the interpreter's final flush does not raise again.

@@ -9,26 +9,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from xops_provider.cli.render import format_table, terminal_safe
+from xops_provider.cli.store import open_store, store_option
 
 if TYPE_CHECKING:
-    from xops_provider.store.repository import Store
-
-DEFAULT_STORE_CONN_ID = "xops_store"
-
-
-def open_store(conn_id: str) -> Store:
-    """The story store named by a connection, or the embedded default when it is not defined.
-
-    :param conn_id: the store connection id, resolved like ``airflow connections get``.
-    """
-    from xops_provider.cli.connections import ConnectionNotFound, get_connection
-    from xops_provider.hooks.store import store_for_connection
-
-    try:
-        connection = get_connection(conn_id)
-    except ConnectionNotFound:
-        connection = None
-    return store_for_connection(connection)
+    from xops_provider.store.reads import StoryReads
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -38,13 +22,6 @@ def register(groups: argparse._SubParsersAction) -> None:
     """
     parser = groups.add_parser("stories", help="List, show and export stories.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    def store_option(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument(
-            "--store-conn-id",
-            default=DEFAULT_STORE_CONN_ID,
-            help="story store connection (default: %(default)s; the embedded SQLite store when undefined)",
-        )
 
     export = commands.add_parser(
         "export", help="Write stories as JSON lines (the story.schema.json contract)."
@@ -88,7 +65,7 @@ def _export(args: argparse.Namespace) -> int:
         return 2
     store = open_store(args.store_conn_id)
     try:
-        stories = store.iter_stories(since=since, integration=args.integration)
+        stories = store.reads.iter_stories(since=since, integration=args.integration)
         if args.output:
             with open(args.output, "w", encoding="utf-8") as out:
                 count = write_json_lines(stories, out)
@@ -118,7 +95,7 @@ def write_json_lines(stories: Iterable[Mapping[str, Any]], out: TextIO) -> int:
 def _show(args: argparse.Namespace) -> int:
     store = open_store(args.store_conn_id)
     try:
-        story = store.get_story(args.story_id)
+        story = store.reads.get_story(args.story_id)
     finally:
         store.close()
     if story is None:
@@ -135,7 +112,9 @@ def _list(args: argparse.Namespace) -> int:
     store = open_store(args.store_conn_id)
     order = "first_signal" if args.ids else "criticality"
     try:
-        stories = list(_all_summaries(store, integration=args.integration, open_only=args.open, order=order))
+        stories = list(
+            _all_summaries(store.reads, integration=args.integration, open_only=args.open, order=order)
+        )
     finally:
         store.close()
     if args.ids:
@@ -159,9 +138,9 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _all_summaries(store: Store, *, page_size: int = 500, **filters: Any) -> Iterable[dict[str, Any]]:
+def _all_summaries(reads: StoryReads, *, page_size: int = 500, **filters: Any) -> Iterable[dict[str, Any]]:
     offset = 0
-    while page := store.list_stories(limit=page_size, offset=offset, **filters):
+    while page := reads.list_stories(limit=page_size, offset=offset, **filters):
         yield from page
         offset += len(page)
 

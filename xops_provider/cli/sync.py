@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from xops_provider.cli.store import store_option
+
 #: Exit status when the audit found differences (2 is argparse's usage error, 1 a failure).
 EXIT_DIFFERENCES = 3
 
@@ -33,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "30m); default: the integration's lookback start",
     )
     audit.add_argument("--conn-id", default="ms_tenant_default", help="the ms_tenant connection id")
-    audit.add_argument("--store-conn-id", default="xops_store", help="the xops_store connection id")
+    store_option(audit)
     audit.set_defaults(handler=audit_command)
 
 
@@ -44,30 +46,25 @@ def audit_command(args: argparse.Namespace) -> int:
     """
     import datetime as dt
 
-    from xops_provider.cli.connections import ConnectionNotFound, get_connection
+    from xops_provider.cli.connections import get_connection
     from xops_provider.cli.render import terminal_safe
+    from xops_provider.cli.store import open_store
     from xops_provider.clients.errors import GraphError
-    from xops_provider.hooks.defender import DEFAULT_LOOKBACK, DefenderIncidentsHook
-    from xops_provider.hooks.store import StoreHook
+    from xops_provider.hooks.defender import DefenderIncidentsHook
     from xops_provider.models.timestamps import GraphTime
+    from xops_provider.sync import DEFAULT_LOOKBACK
     from xops_provider.sync_audit import compare, parse_since
 
     now = GraphTime.from_datetime(dt.datetime.now(dt.UTC))
     try:
         hook = DefenderIncidentsHook(ms_tenant_conn_id=args.conn_id, connection=get_connection(args.conn_id))
         connection_tenant = hook.tenant_id  # a malformed connection fails here, before any I/O
-        try:
-            store_connection = get_connection(args.store_conn_id)
-        except ConnectionNotFound:
-            if args.store_conn_id != StoreHook.default_conn_name:
-                raise
-            store_connection = None  # the embedded SQLite store, as the tasks use it
-        store = StoreHook(xops_store_conn_id=args.store_conn_id, connection=store_connection).get_store()
-    except (ConnectionNotFound, ValueError) as err:
+        store = open_store(args.store_conn_id)
+    except (LookupError, ValueError) as err:
         print(f"error: {terminal_safe(err)}", file=sys.stderr)
         return 1
     try:
-        state = store.sync_state(args.integration)
+        state = store.sync.sync_state(args.integration)
         if args.since:
             try:
                 since = parse_since(args.since, now=now)
@@ -86,10 +83,11 @@ def audit_command(args: argparse.Namespace) -> int:
             return 1
         # The window's heads, plus the older heads of incidents Graph lists in it (the stale ones).
         stored = {
-            head.incident_id: head.last_update for head in store.heads(tenant_id=tenant_id, since_ticks=since)
+            head.incident_id: head.last_update
+            for head in store.sync.heads(tenant_id=tenant_id, since_ticks=since)
         }
         older = [incident_id for incident_id, _ in listing if incident_id not in stored]
-        for incident_id, head in store.incident_heads(tenant_id=tenant_id, incident_ids=older).items():
+        for incident_id, head in store.sync.incident_heads(tenant_id=tenant_id, incident_ids=older).items():
             stored[incident_id] = head.last_update
     finally:
         store.close()

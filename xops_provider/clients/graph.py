@@ -41,7 +41,6 @@ from xops_provider.clients.errors import (
     parse_graph_error,
 )
 from xops_provider.clients.identity import TokenProvider, Verify
-from xops_provider.models.incident import Incident
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +60,11 @@ T = TypeVar("T")
 class CollectionPage:
     """One page of a Graph collection, its items kept as the JSON text Graph sent.
 
-    :param items: each item's JSON text (``bytes``), or its decoded value on the rare page that only
-        a lenient parser reads (see :func:`_decode_collection`); ``None`` when the page has no
-        ``value`` array.
+    :param items: each item's JSON text (``bytes``); ``None`` when the page has no ``value`` array.
     :param next_link: the ``@odata.nextLink``, ``None`` on the last page.
     """
 
-    items: list[Any] | None
+    items: list[bytes] | None
     next_link: str | None = None
 
 
@@ -251,40 +248,6 @@ class GraphClient:
         while next_link := page.get("@odata.nextLink"):
             page = self.get_next(next_link)
             yield page
-
-    def list_incidents(
-        self,
-        *,
-        top: int = MAX_PAGE_SIZE,
-        odata_filter: str | None = None,
-        orderby: str | None = None,
-        expand_alerts: bool = False,
-        limit: int | None = None,
-    ) -> Iterator[Incident]:
-        """Incidents as lenient models, page after page.
-
-        :param top: the page size, at most 50.
-        :param odata_filter: an OData ``$filter``, e.g. ``lastUpdateDateTime ge 2026-03-01T00:00:00Z``.
-        :param orderby: an OData ``$orderby``.
-        :param expand_alerts: add ``$expand=alerts``.
-        :param limit: stop after this many incidents.
-        """
-        if not 1 <= top <= MAX_PAGE_SIZE:
-            raise ValueError(f"top must be between 1 and {MAX_PAGE_SIZE}, got {top}")
-        params: dict[str, Any] = {"$top": top}
-        if odata_filter:
-            params["$filter"] = odata_filter
-        if orderby:
-            params["$orderby"] = orderby
-        if expand_alerts:
-            params["$expand"] = "alerts"
-        seen = 0
-        for page in self.iter_pages(INCIDENTS_PATH, params):
-            for incident in parse_incidents(page):
-                yield incident
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
 
     # -- machinery --------------------------------------------------------------------------------
 
@@ -486,7 +449,7 @@ def _decode_collection(response: requests.Response) -> CollectionPage:
     msgspec reads only the page's frame; it does not decode the items (a body that is not JSON is
     still refused). A page it refuses, because the frame has an unexpected shape or holds what only
     Python's lenient parser reads (``NaN``, a lone surrogate escape), goes through :func:`_decode`,
-    and its items come out decoded.
+    and its items are written back as JSON text, so that a page's items are always text.
     """
     if response.status_code != 204 and response.content.strip():
         try:
@@ -502,17 +465,7 @@ def _decode_collection(response: requests.Response) -> CollectionPage:
     items = payload.get("value")
     next_link = payload.get("@odata.nextLink")
     return CollectionPage(
-        items=items if isinstance(items, list) else None,
+        # ASCII escapes keep a lone surrogate encodable; NaN stays NaN for the same lenient reader.
+        items=[json.dumps(item).encode() for item in items] if isinstance(items, list) else None,
         next_link=next_link if isinstance(next_link, str) else None,
     )
-
-
-def parse_incidents(page: dict[str, Any]) -> list[Incident]:
-    """The incidents of one ``/security/incidents`` page as lenient models.
-
-    :param page: the page's JSON object (``value`` holds the incidents).
-    """
-    values = page.get("value")
-    if not isinstance(values, list):
-        raise GraphInvalidResponseError("an incidents page without a 'value' list")
-    return [Incident.model_validate(item) for item in values]

@@ -14,10 +14,8 @@ through. What it adds to a plain ``GET`` is how it fails:
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
-from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+import json
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
@@ -28,22 +26,25 @@ from xops_provider.clients.errors import (
     GraphNotFoundError,
     GraphServerError,
 )
-from xops_provider.clients.graph import INCIDENTS_PATH
+from xops_provider.clients.graph import INCIDENTS_PATH, MAX_PAGE_SIZE
 from xops_provider.hooks.ms_tenant import MsTenantHook
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.sync import BrokenChain, Page, SkipCeilingReached
-from xops_provider.sync.engine import DEFAULT_LOOKBACK, DEFAULT_OVERLAP
+from xops_provider.sync.ports import BrokenChain, Page, SkipCeilingReached
+from xops_provider.sync.records import page_end, version_of
 
 if TYPE_CHECKING:
     from xops_provider.clients.graph import CollectionPage, GraphClient
-    from xops_provider.store import Store
-    from xops_provider.sync import SyncReport
 
-#: Graph's maximum page size for incidents; a larger ``$top`` is a 400.
-PAGE_SIZE = 50
 _UNAVAILABLE = frozenset({503, 504})
-#: The new-incident probe reads small pages: when idle, the window holds only the overlap.
-PROBE_PAGE_SIZE = 10
+
+
+def window_params(since: GraphTime, *, top: int) -> dict[str, str]:
+    """The query parameters of a window read, oldest first: the sync's, the listing's and the probe's.
+
+    :param since: the window's start.
+    :param top: the page size.
+    """
+    return {"$filter": incidents_filter(since), "$orderby": "lastUpdateDateTime asc", "$top": str(top)}
 
 
 def incidents_filter(since: GraphTime) -> str:
@@ -67,35 +68,12 @@ def _has_skip(url: str) -> bool:
     return any(k.lower() == "$skip" for k, _ in parse_qsl(urlsplit(url).query, keep_blank_values=True))
 
 
-@dataclass(frozen=True)
-class UnseenProbe:
-    """What :meth:`DefenderIncidentsHook.find_unseen` found.
-
-    :param since: the window's start that was read.
-    :param watermark: the integration's watermark, ``None`` before its first sync.
-    :param checked: incidents read.
-    :param unseen: dedup keys (``<id>@<ticks>``) of the versions not stored yet, on the first page
-        that had any.
-    """
-
-    since: GraphTime
-    watermark: GraphTime | None
-    checked: int
-    unseen: tuple[str, ...]
-
-    def summary(self) -> dict[str, Any]:
-        """Counts and the watermark only: what may travel in a trigger event or XCom."""
-        return {
-            "unseen": len(self.unseen),
-            "checked": self.checked,
-            "watermark": self.watermark.isoformat() if self.watermark else None,
-        }
-
-
 class DefenderIncidentsHook(MsTenantHook):
-    """Read and update Defender incidents through Microsoft Graph, on an ``ms_tenant`` connection.
+    """Read and update Defender incidents through Microsoft Graph, on an ``ms_tenant`` connection:
+    list, get, update, comment and probe.
 
-    The hook is also the sync's :class:`~xops_provider.sync.PageSource`. Once ``$expand=alerts``
+    The hook is the sync's :class:`~xops_provider.sync.ports.PageSource`; it gives pages, and the
+    operator hands them to the engine. Once ``$expand=alerts``
     fails with 5xx after the client's retries, the hook stays in the per-incident alert fallback for
     the rest of its life (one task run): a tenant that fails expansion once tends to keep failing,
     and each probe would cost a full retry cycle. The next run probes again.
@@ -112,12 +90,12 @@ class DefenderIncidentsHook(MsTenantHook):
         self,
         *,
         ms_tenant_conn_id: str = MsTenantHook.default_conn_name,
-        page_size: int = PAGE_SIZE,
+        page_size: int = MAX_PAGE_SIZE,
         **kwargs: Any,
     ) -> None:
         super().__init__(ms_tenant_conn_id=ms_tenant_conn_id, **kwargs)
-        if not 1 <= page_size <= PAGE_SIZE:
-            raise ValueError(f"page_size must be between 1 and {PAGE_SIZE}, got {page_size}")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
         self.page_size = page_size
         #: True once ``$expand=alerts`` has failed with 5xx; alerts are then read per incident.
         self.expand_fallback = False
@@ -141,7 +119,7 @@ class DefenderIncidentsHook(MsTenantHook):
 
         :param since: the window's start.
         """
-        params = self._window(since)
+        params = window_params(since, top=self.page_size)
         if not self.expand_fallback:
             try:
                 return self._listing_page(
@@ -178,13 +156,6 @@ class DefenderIncidentsHook(MsTenantHook):
         ) as err:
             raise BrokenChain(str(err)) from err
 
-    def _window(self, since: GraphTime) -> dict[str, str]:
-        return {
-            "$filter": incidents_filter(since),
-            "$orderby": "lastUpdateDateTime asc",
-            "$top": str(self.page_size),
-        }
-
     def close(self) -> None:
         """Close the Graph client."""
         self.get_graph_client().close()
@@ -210,20 +181,21 @@ class DefenderIncidentsHook(MsTenantHook):
         return Page(incidents=collection.items, next_link=collection.next_link)
 
     @staticmethod
-    def _page(body: dict[str, Any]) -> Page:
+    def _records(body: dict[str, Any]) -> tuple[list[Any], str | None]:
         value = body.get("value")
         if not isinstance(value, list):
             raise GraphInvalidResponseError("an incidents page without a 'value' list")
-        return Page(incidents=value, next_link=body.get("@odata.nextLink"))
+        return value, body.get("@odata.nextLink")
 
     def _page_with_alerts(self, body: dict[str, Any]) -> Page:
-        page = self._page(body)
+        records, next_link = self._records(body)
         self.fallback_pages += 1
-        for incident in page.incidents:
+        for incident in records:
             # A record without a usable id is left as it is: the engine quarantines it.
             if isinstance(incident, dict) and isinstance(incident.get("id"), str | int):
                 incident["alerts"] = list(self.iter_alerts(str(incident["id"])))
-        return page
+        # Written back as text: every page the sync reads holds JSON text, whichever path it took.
+        return Page(incidents=[json.dumps(record).encode() for record in records], next_link=next_link)
 
     # -- reads and write-back --------------------------------------------------------------------
 
@@ -248,21 +220,17 @@ class DefenderIncidentsHook(MsTenantHook):
 
         :param since: the window's start.
         """
-        params = {
-            "$filter": incidents_filter(since),
-            "$orderby": "lastUpdateDateTime asc",
-            "$top": str(self.page_size),
-        }
+        params = window_params(since, top=self.page_size)
         body = self.client.get(INCIDENTS_PATH, params=params)
         while True:
-            page = self._page(body)
-            yield from page.incidents
-            if not page.next_link:
+            records, next_link = self._records(body)
+            yield from records
+            if not next_link:
                 return
             try:
-                body = self.client.get_next(page.next_link)
+                body = self.client.get_next(next_link)
             except (GraphBadRequestError, ForeignNextLinkError, GraphNotFoundError) as err:
-                last = _last_time(page.incidents)
+                last = page_end(records)
                 if last is None or last == since:
                     raise
                 self.log.info("Listing restarts at %s: %s", last, err)
@@ -276,7 +244,8 @@ class DefenderIncidentsHook(MsTenantHook):
         :param since: the window's start.
         """
         for incident in self.iter_incidents(since=since):
-            yield from _versions([incident])
+            if (version := version_of(incident)) is not None:
+                yield version
 
     def get_incident(self, incident_id: str, *, expand_alerts: bool = True) -> dict[str, Any]:
         """One incident as Graph returns it.
@@ -339,129 +308,17 @@ class DefenderIncidentsHook(MsTenantHook):
         body = {"@odata.type": "microsoft.graph.security.alertComment", "comment": text}
         return self.client.post(f"{INCIDENTS_PATH}/{_segment(incident_id)}/comments", json=body)
 
-    # -- new-incident probe (sensor and triggers) --------------------------------------------------
+    # -- probe -----------------------------------------------------------------------------------
 
-    def find_unseen(
-        self,
-        *,
-        store: Store,
-        integration: str = "default",
-        lookback: dt.timedelta = DEFAULT_LOOKBACK,
-        overlap: dt.timedelta = DEFAULT_OVERLAP,
-        top: int = PROBE_PAGE_SIZE,
-        ignore: Collection[str] = (),
-        now: GraphTime | None = None,
-    ) -> UnseenProbe:
-        """Whether Graph holds an incident version the store has not stored yet.
+    def probe_page(self, *, since: GraphTime, top: int) -> Page:
+        """One page of the window's listing without alerts: what the new-version probe compares with
+        the store (:func:`xops_provider.sync.probe.find_unseen`).
 
-        Reads the window the next sync would read (``watermark - overlap``, or the lookback start
-        before the first sync), ``$top`` small and without alerts, and stops at the first page
-        holding an unseen version. A version is seen when the store's head of that incident is at
-        least as recent, so the newest incident, once stored, no longer counts; ties at the
-        watermark and late arrivals below it still do.
-
-        :param store: the story store.
-        :param integration: the integration whose watermark is read.
-        :param lookback: the window's start before the first sync, back from ``now``.
-        :param overlap: how far below the watermark to look, unless the store recorded its own.
-        :param top: the probe's page size.
-        :param ignore: dedup keys (``<id>@<ticks>``) already announced; not counted again.
-        :param now: the clock; the current time when omitted.
+        :param since: the window's start.
+        :param top: the page size.
         """
-        state = store.sync_state(integration)
-        watermark = state.watermark if state else None
-        if watermark is not None:
-            overlap_seconds = (
-                state.overlap_seconds if state and state.overlap_seconds else overlap.total_seconds()
-            )
-            since = watermark.shift(seconds=-overlap_seconds)
-        elif state is not None:
-            since = state.lookback_start
-        else:
-            since = (now or _now()).shift(seconds=-lookback.total_seconds())
-        params = {
-            "$filter": incidents_filter(since),
-            "$orderby": "lastUpdateDateTime asc",
-            "$top": str(min(max(top, 1), PAGE_SIZE)),
-        }
-        body = self.client.get(INCIDENTS_PATH, params=params)
-        checked = 0
-        while True:
-            page = self._page(body)
-            versions = _versions(page.incidents)
-            checked += len(page.incidents)
-            heads = store.incident_heads(
-                tenant_id=self.tenant_id, incident_ids=list(dict.fromkeys(i for i, _ in versions))
-            )
-            unseen = tuple(
-                f"{incident_id}@{last_update.ticks}"
-                for incident_id, last_update in versions
-                if (incident_id not in heads or heads[incident_id].last_update < last_update)
-                and f"{incident_id}@{last_update.ticks}" not in ignore
-            )
-            if unseen or not page.next_link:
-                return UnseenProbe(since=since, watermark=watermark, checked=checked, unseen=unseen)
-            body = self.client.get_next(page.next_link)
-
-    # -- sync ------------------------------------------------------------------------------------
-
-    def sync(
-        self,
-        *,
-        store: Store,
-        integration: str = "default",
-        lookback: dt.timedelta = DEFAULT_LOOKBACK,
-        overlap: dt.timedelta = DEFAULT_OVERLAP,
-        now: GraphTime | None = None,
-        lock_timeout: float | None = None,
-        retry_delays: Sequence[float] | None = None,
-    ) -> SyncReport:
-        """Pull every incident changed since the integration's watermark into the store.
-
-        :param store: the story store (``StoreHook().get_store()``).
-        :param integration: the integration whose watermark and lock are used.
-        :param lookback: how far back the first run of an integration starts.
-        :param overlap: how far below the watermark each run re-reads.
-        :param now: the run's clock; the current time when omitted.
-        :param lock_timeout: seconds to wait for a concurrent run of the integration; ``None`` waits.
-        :param retry_delays: the engine's backoff between retries of a batch after a transient store
-            failure; the engine's default when omitted.
-        """
-        from xops_provider.sync import sync_incidents
-
-        extra: dict[str, Any] = {} if retry_delays is None else {"retry_delays": retry_delays}
-        return sync_incidents(
-            lock_timeout=lock_timeout,
-            **extra,
-            source=self,
-            store=store,
-            integration=integration,
-            tenant_id=self.tenant_id,
-            now=now or _now(),
-            lookback=lookback,
-            overlap=overlap,
-        )
-
-
-@contextlib.contextmanager
-def defender_and_store(
-    *, ms_tenant_conn_id: str, xops_store_conn_id: str
-) -> Iterator[tuple[DefenderIncidentsHook, Store]]:
-    """A Defender hook and the opened story store, both closed when the block ends.
-
-    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param xops_store_conn_id: the story store connection (the embedded store when the default one is
-        not defined).
-    """
-    from xops_provider.hooks.store import StoreHook
-
-    hook = DefenderIncidentsHook(ms_tenant_conn_id=ms_tenant_conn_id)
-    store = StoreHook(xops_store_conn_id=xops_store_conn_id).get_store()
-    try:
-        yield hook, store
-    finally:
-        store.close()
-        hook.close()
+        params = window_params(since, top=min(max(top, 1), MAX_PAGE_SIZE))
+        return self._listing_page(self.client.get_collection(INCIDENTS_PATH, params=params))
 
 
 def _segment(incident_id: str) -> str:
@@ -470,38 +327,3 @@ def _segment(incident_id: str) -> str:
     if not text or not text.replace("-", "").isalnum():
         raise ValueError(f"not an incident id: {text[:40]!r}")
     return text
-
-
-def _now() -> GraphTime:
-    return GraphTime.from_datetime(dt.datetime.now(dt.UTC))
-
-
-def _versions(incidents: list[Any]) -> list[tuple[str, GraphTime]]:
-    """``(id, lastUpdateDateTime)`` of each readable incident; unreadable ones are the sync's to
-    quarantine, and would otherwise look new forever."""
-    result = []
-    for incident in incidents:
-        if not isinstance(incident, dict):
-            continue
-        incident_id, last_update = incident.get("id"), incident.get("lastUpdateDateTime")
-        if (
-            isinstance(incident_id, bool)
-            or not isinstance(incident_id, str | int)
-            or not str(incident_id).strip()
-        ):
-            continue
-        try:
-            result.append((str(incident_id).strip(), GraphTime.parse(last_update)))
-        except ValueError:
-            continue
-    return result
-
-
-def _last_time(incidents: list[Any]) -> GraphTime | None:
-    for incident in reversed(incidents):
-        if isinstance(incident, dict):
-            try:
-                return GraphTime.parse(incident.get("lastUpdateDateTime"))
-            except ValueError:
-                continue
-    return None

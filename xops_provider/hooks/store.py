@@ -3,6 +3,11 @@
 SQLite by default (``$AIRFLOW_HOME/xops/stories.db``, used when no ``xops_store`` connection is
 defined), PostgreSQL in production (``postgresql://user:password@host:5432/db``, psycopg 3). The URL
 is built from the connection's fields by :func:`xops_provider.store.database.url_from_connection`.
+
+:func:`store_url` is the one rule every caller follows (operators, the sensor, the triggers, the
+``xops`` command and the Workbench): only the default id ``xops_store`` falls back to the embedded
+SQLite file; any other id that is not defined is an error that names it, so a mistyped id can never
+write somewhere nobody reads.
 """
 
 from __future__ import annotations
@@ -12,26 +17,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
     from sqlalchemy.engine import URL
 
-    from xops_provider.store.repository import Store
+    from xops_provider.store import Store
+
+DEFAULT_STORE_CONN_ID = "xops_store"
+
+
+class StoreConnectionNotFound(AirflowNotFoundException):
+    """A store connection id other than the default is not defined."""
 
 
 def _airflow_home() -> Path:
     return Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow").expanduser()
 
 
-def store_url_for_connection(connection: Connection | None) -> URL:
-    """The store's SQLAlchemy URL for a connection; the embedded SQLite file when there is none.
+def store_url(conn_id: str, connection: Any | None) -> URL:
+    """The store's SQLAlchemy URL for a looked-up connection.
 
-    :param connection: the ``xops_store`` connection, or ``None`` when it is not defined.
+    :param conn_id: the id that was looked up.
+    :param connection: the connection, or ``None`` when the lookup found none.
+    :raises StoreConnectionNotFound: ``conn_id`` is not the default and was not found.
     """
     from xops_provider.store.database import default_sqlite_path, sqlite_url, url_from_connection
 
     if connection is None:
+        if conn_id != DEFAULT_STORE_CONN_ID:
+            raise StoreConnectionNotFound(
+                f"story store connection {conn_id!r} is not defined; only the default "
+                f"{DEFAULT_STORE_CONN_ID!r} falls back to the embedded SQLite store"
+            )
         return sqlite_url(default_sqlite_path(_airflow_home()))
     return url_from_connection(
         conn_type=connection.conn_type,
@@ -44,14 +63,15 @@ def store_url_for_connection(connection: Connection | None) -> URL:
     )
 
 
-def store_for_connection(connection: Connection | None) -> Store:
-    """Open (and migrate on first use) the store a connection names.
+def open_store(url: URL, *, migrate: bool) -> Store:
+    """Open the store at a URL.
 
-    :param connection: the ``xops_store`` connection, or ``None`` for the embedded SQLite store.
+    :param url: from :func:`store_url`.
+    :param migrate: upgrade the schema first (writers); readers are told when it is behind.
     """
-    from xops_provider.store.repository import Store
+    from xops_provider.store import Store
 
-    return Store.open(store_url_for_connection(connection))
+    return Store.open(url, migrate=migrate)
 
 
 class StoreHook(BaseHook):
@@ -64,11 +84,11 @@ class StoreHook(BaseHook):
 
     :param xops_store_conn_id: the connection id.
     :param connection: an already resolved connection, used instead of looking the id up (triggers
-        resolve it asynchronously; the ``xops`` command as ``airflow connections get`` does).
+        resolve it asynchronously).
     """
 
     conn_name_attr = "xops_store_conn_id"
-    default_conn_name = "xops_store"
+    default_conn_name = DEFAULT_STORE_CONN_ID
     conn_type = "xops_store"
     hook_name = "XOps story store"
 
@@ -83,41 +103,39 @@ class StoreHook(BaseHook):
         self.xops_store_conn_id = xops_store_conn_id
         self._connection = connection
 
-    def _resolve(self) -> Connection | None:
-        if self._connection is not None:
-            return self._connection
-        try:
-            return self.get_connection(self.xops_store_conn_id)
-        except Exception as err:
-            # Only a missing default connection falls back to the embedded store: a secrets backend
-            # that is down, or a mistyped custom id, must not silently write somewhere else. Matched
-            # by name because the Task SDK and the core raise distinct classes of that name.
-            if type(err).__name__ != "AirflowNotFoundException" or (
-                self.xops_store_conn_id != self.default_conn_name
-            ):
-                raise
-            return None
+    def _url(self) -> URL:
+        connection = self._connection
+        if connection is None:
+            try:
+                connection = self.get_connection(self.xops_store_conn_id)
+            except AirflowNotFoundException:
+                connection = None
+        return store_url(self.xops_store_conn_id, connection)
 
     def get_conn(self) -> Store:
         """The opened store (same as :meth:`get_store`)."""
         return self.get_store()
 
-    def get_store(self) -> Store:
-        """Open the store, upgrading its schema on first use."""
-        return store_for_connection(self._resolve())
+    def get_store(self, *, migrate: bool = True) -> Store:
+        """Open the store.
 
-    def get_url(self) -> URL:
-        """The store's SQLAlchemy URL (render it with ``hide_password=True``)."""
-        return store_url_for_connection(self._resolve())
+        :param migrate: upgrade the schema first, as every writing task does; a reader passes
+            ``False`` and gets :class:`~xops_provider.store.SchemaNotMigrated` when it is behind.
+        """
+        return open_store(self._url(), migrate=migrate)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Open the store and read its counts."""
+        """Open the store, without migrating it, and read its counts."""
+        from xops_provider.store import SchemaNotMigrated
+
         try:
-            store = self.get_store()
+            store = self.get_store(migrate=False)
+        except SchemaNotMigrated as err:
+            return True, f"story store reachable; {err}"
         except Exception as err:
-            return False, f"cannot open the story store: {type(err).__name__}"
+            return False, f"cannot open the story store: {type(err).__name__}: {err}"
         try:
-            counts = store.counts()
+            counts = store.reads.counts()
         finally:
             store.close()
         return True, f"story store reachable: {counts['stories']} stories, {counts['raw_versions']} versions"

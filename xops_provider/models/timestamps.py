@@ -64,6 +64,11 @@ class GraphTime:
         delta = value - _EPOCH
         return cls((delta.days * 86_400 + delta.seconds) * TICKS_PER_SECOND + delta.microseconds * 10)
 
+    @classmethod
+    def now(cls) -> GraphTime:
+        """The wall clock."""
+        return cls.from_datetime(dt.datetime.now(dt.UTC))
+
     def to_datetime(self) -> dt.datetime:
         """The instant as an aware ``datetime``, truncated to microseconds."""
         return _EPOCH + dt.timedelta(microseconds=self.ticks // 10)

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from xops_provider.hooks.defender import (
-    DEFAULT_LOOKBACK,
-    DEFAULT_OVERLAP,
-    DefenderIncidentsHook,
-    defender_and_store,
-)
+from xops_provider.hooks.defender import DefenderIncidentsHook
 from xops_provider.hooks.store import StoreHook
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.sync import DEFAULT_LOOKBACK, DEFAULT_OVERLAP, SyncReport, sync_incidents
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from xops_provider.store import Store
 
 
 class DefenderIncidentIngestOperator(BaseOperator):
@@ -59,11 +59,15 @@ class DefenderIncidentIngestOperator(BaseOperator):
         self.lock_timeout = lock_timeout
 
     def execute(self, context: Context) -> dict[str, Any]:
-        with defender_and_store(
-            ms_tenant_conn_id=self.ms_tenant_conn_id, xops_store_conn_id=self.xops_store_conn_id
-        ) as (hook, store):
-            report = hook.sync(
-                store=store,
+        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
+        # The first writer migrates the store's schema (``get_store`` does, once per version).
+        with (
+            contextlib.closing(hook),
+            StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store() as store,
+        ):
+            report = ingest_incidents(
+                hook,
+                store,
                 integration=self.integration,
                 lookback=self.lookback,
                 overlap=self.overlap,
@@ -72,6 +76,43 @@ class DefenderIncidentIngestOperator(BaseOperator):
         result = ingest_summary(report.to_xcom(), expand_fallback_pages=hook.fallback_pages)
         self.log.info("Ingest %s: %s", self.integration, result)
         return result
+
+
+def ingest_incidents(
+    hook: DefenderIncidentsHook,
+    store: Store,
+    *,
+    integration: str,
+    lookback: dt.timedelta = DEFAULT_LOOKBACK,
+    overlap: dt.timedelta = DEFAULT_OVERLAP,
+    lock_timeout: float | None = None,
+    retry_delays: Sequence[float] | None = None,
+    now: GraphTime | None = None,
+) -> SyncReport:
+    """Pull every incident changed since the integration's watermark into the store: the hook gives
+    pages, the engine decides, the sync repository persists.
+
+    :param hook: the Defender hook (the page source).
+    :param store: the opened story store.
+    :param integration: the integration whose watermark and lock are used.
+    :param lookback: how far back the first run of an integration starts.
+    :param overlap: how far below the watermark each run rereads.
+    :param lock_timeout: seconds to wait for a concurrent run of the integration; ``None`` waits.
+    :param retry_delays: the backoff between retries after a transient store failure.
+    :param now: the run's clock; the current time when omitted.
+    """
+    extra: dict[str, Any] = {} if retry_delays is None else {"retry_delays": retry_delays}
+    return sync_incidents(
+        source=hook,
+        repository=store.sync,
+        integration=integration,
+        tenant_id=hook.tenant_id,
+        now=now or GraphTime.now(),
+        lookback=lookback,
+        overlap=overlap,
+        lock_timeout=lock_timeout,
+        **extra,
+    )
 
 
 def ingest_summary(report: dict[str, Any], **counts: int) -> dict[str, Any]:

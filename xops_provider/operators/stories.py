@@ -44,7 +44,7 @@ class GenericIncidentOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, int]:
         store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store()
         try:
-            report = produce(store, integration=self.integration, batch_size=self.batch_size)
+            report = produce(store.stories, integration=self.integration, batch_size=self.batch_size)
         finally:
             store.close()
         counts = report.counts()

@@ -12,14 +12,11 @@ from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowSkipException
 
-from xops_provider.hooks.defender import (
-    DEFAULT_LOOKBACK,
-    DEFAULT_OVERLAP,
-    PROBE_PAGE_SIZE,
-    DefenderIncidentsHook,
-    defender_and_store,
-)
-from xops_provider.triggers.defender import DEFAULT_STORE_CONN_ID, DefenderIncidentTrigger
+from xops_provider.hooks.defender import DefenderIncidentsHook
+from xops_provider.hooks.store import DEFAULT_STORE_CONN_ID, StoreHook
+from xops_provider.store.database import SchemaNotMigrated
+from xops_provider.sync import DEFAULT_LOOKBACK, DEFAULT_OVERLAP, PROBE_PAGE_SIZE
+from xops_provider.triggers.defender import DefenderIncidentTrigger, probe_unseen
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -56,7 +53,7 @@ def schedule_interval(dag: Any, *, now: dt.datetime | None = None) -> dt.timedel
     :param now: where a cron schedule is measured from; the current time when omitted.
     """
     timetable = getattr(dag, "timetable", None)
-    delta = getattr(timetable, "delta", None) or getattr(timetable, "_delta", None)
+    delta = getattr(timetable, "delta", None)
     if isinstance(delta, dt.timedelta):
         return delta if delta > dt.timedelta(0) else None
     if delta is not None:  # a relativedelta: months and years have no fixed length
@@ -157,17 +154,30 @@ class DefenderIncidentSensor(BaseSensorOperator):
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
-        """One check: done when at least one incident version is not stored yet."""
-        with defender_and_store(
-            ms_tenant_conn_id=self.ms_tenant_conn_id, xops_store_conn_id=self.xops_store_conn_id
-        ) as (hook, store):
-            probe = hook.find_unseen(
-                store=store,
+        """One check: done when at least one incident version is not stored yet.
+
+        The sensor only reads the store. One whose schema is not created yet has stored nothing, so
+        every listed version counts as unseen, and the ingest that follows creates the schema.
+        """
+        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id)
+        store = None
+        try:
+            try:
+                store = StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store(migrate=False)
+            except SchemaNotMigrated as err:
+                self.log.info("%s; the ingest will create it", err)
+            probe = probe_unseen(
+                hook,
+                store,
                 integration=self.integration,
                 lookback=self.lookback,
                 overlap=self.overlap,
                 top=self.top,
             )
+        finally:
+            if store is not None:
+                store.close()
+            hook.close()
         summary = probe.summary()
         self.log.info("Checked %(checked)d incident(s): %(unseen)d not stored yet", summary)
         return PokeReturnValue(is_done=bool(probe.unseen), xcom_value=summary)

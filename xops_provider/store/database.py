@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from xops_provider.store.tables import VERSION_TABLE
+from xops_provider.sync.ports import TransientStoreError
 
 #: The hook's own connection type; its backend is read from the fields (see ``_store_backend``).
 STORE_CONN_TYPE = "xops_store"
@@ -64,8 +65,9 @@ class StoreConfigurationError(ValueError):
     """A connection that does not describe a usable store."""
 
 
-class TransientStoreError(Exception):
-    """The database went away or was busy; the same call can be retried as it stands."""
+class SchemaNotMigrated(RuntimeError):
+    """The store's schema is behind the package: run ``xops store migrate`` (or let the first writing
+    task migrate it). Readers such as the triggerer never migrate."""
 
 
 class LockTimeout(TimeoutError):
@@ -435,3 +437,16 @@ def schema_revision(engine: Engine) -> str | None:
     """
     with engine.connect() as conn:
         return MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}).get_current_revision()
+
+
+def require_schema(engine: Engine) -> None:
+    """Check, without changing anything, that the store's schema is the package's latest.
+
+    :param engine: the store engine.
+    :raises SchemaNotMigrated: the store is empty or behind.
+    """
+    current = schema_revision(engine)
+    if current != head_revision():
+        where = engine.url.render_as_string(hide_password=True)
+        state = "has no schema yet" if current is None else f"is at revision {current}, not {head_revision()}"
+        raise SchemaNotMigrated(f"the story store {where} {state}: run `xops store migrate`")

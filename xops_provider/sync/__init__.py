@@ -1,25 +1,33 @@
-"""The pure incident sync engine (no Airflow, no HTTP)."""
+"""The incident sync: Graph's listing in, validated versions and their watermark out.
+
+Pure domain: no Airflow, no HTTP, no database. ``ports`` names what the sync needs (a page source, a
+repository), ``records`` reads and validates one page, ``engine`` walks the listing and commits batch
+by batch, and ``probe`` answers "anything new?" for the sensor and the triggers.
+"""
 
 from __future__ import annotations
 
 from xops_provider.sync.engine import (
-    BrokenChain,
-    Page,
-    PageSource,
-    SkipCeilingReached,
+    DEFAULT_LOOKBACK,
+    DEFAULT_OVERLAP,
     SyncReport,
-    page_end,
-    parse_page,
     sync_incidents,
+    window_start,
 )
+from xops_provider.sync.ports import BrokenChain, Page, PageSource, SkipCeilingReached
+from xops_provider.sync.probe import PROBE_PAGE_SIZE, UnseenProbe, find_unseen
 
 __all__ = [
+    "DEFAULT_LOOKBACK",
+    "DEFAULT_OVERLAP",
+    "PROBE_PAGE_SIZE",
     "BrokenChain",
     "Page",
     "PageSource",
     "SkipCeilingReached",
     "SyncReport",
-    "page_end",
-    "parse_page",
+    "UnseenProbe",
+    "find_unseen",
     "sync_incidents",
+    "window_start",
 ]

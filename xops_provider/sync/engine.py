@@ -1,7 +1,8 @@
 """The incident sync: reads Graph's incident listing through a :class:`PageSource` into the store.
 
-Pure: no Airflow, no HTTP. The caller hands over a page source (the Graph client in production,
-an in-memory list in tests) and a :class:`~xops_provider.store.Store`.
+Pure: no Airflow, no HTTP, no database. The caller hands over a :class:`~xops_provider.sync.ports.PageSource`
+(the Defender hook in production, an in-memory listing in tests) and a
+:class:`~xops_provider.sync.ports.SyncRepository` (the store's sync repository).
 
 Paging (decided). Graph pages ``$orderby=lastUpdateDateTime asc`` listings with ``$skip``-based
 ``@odata.nextLink``\\ s. An incident updated while we page jumps to the end of the listing, so an
@@ -30,24 +31,27 @@ integration are serialised by a lock the OS or the database server releases if t
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
-import msgspec
-import pydantic_core
-from pydantic import ValidationError
-
-from xops_provider.models.incident import ID_MAX_LENGTH, Incident
-from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
-from xops_provider.store.database import HeldLock, TransientStoreError
-from xops_provider.store.repository import BatchOutcome, NewVersion, QuarantineEntry, Store
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.sync.ports import (
+    BatchOutcome,
+    BrokenChain,
+    Page,
+    PageSource,
+    SkipCeilingReached,
+    SyncLock,
+    SyncRepository,
+    SyncState,
+    TransientStoreError,
+)
+from xops_provider.sync.records import page_end, parse_page, read_records, version_of
 
 log = logging.getLogger(__name__)
 
@@ -56,73 +60,7 @@ T = TypeVar("T")
 DEFAULT_LOOKBACK = dt.timedelta(days=7)
 DEFAULT_OVERLAP = dt.timedelta(minutes=5)
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0)
-_REASON_MAX = 1000
 _REWALKS = 3
-# Column sizes of the store's incident keys (the model refuses longer ids) and status.
-_ID_MAX = ID_MAX_LENGTH
-_STATUS_MAX = 64
-
-
-class _AlertEnvelope(msgspec.Struct):
-    id: Any = msgspec.UNSET
-    serviceSource: Any = msgspec.UNSET
-
-
-class _IncidentEnvelope(msgspec.Struct):
-    """The fields the sync reads, and so validates (see ``_envelope``), read from a record's JSON
-    text without decoding the rest."""
-
-    id: Any = msgspec.UNSET
-    lastUpdateDateTime: Any = msgspec.UNSET
-    status: Any = msgspec.UNSET
-    redirectIncidentId: Any = msgspec.UNSET
-    alerts: list[_AlertEnvelope] | msgspec.UnsetType | None = msgspec.UNSET
-
-
-_ENVELOPE_DECODER = msgspec.json.Decoder(_IncidentEnvelope)
-_ENVELOPE_KEYS = _IncidentEnvelope.__struct_fields__
-_ENVELOPE_ALERT_KEYS = _AlertEnvelope.__struct_fields__
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of Graph's incident listing.
-
-    :param incidents: the records as received: each one's JSON text (``bytes``, stored as is) or its
-        decoded value (normally a dict; anything else is quarantined).
-    :param next_link: the ``@odata.nextLink``, ``None`` on the last page.
-    """
-
-    incidents: list[Any]
-    next_link: str | None = None
-
-
-@dataclass(frozen=True)
-class _ReadPage(Page):
-    """A page whose records :func:`read_records` has read, with the texts to store."""
-
-    payloads: list[str | None] = field(default_factory=list)
-
-
-class PageSource(Protocol):
-    """Where pages come from (the Graph client in production)."""
-
-    def query(self, *, since: GraphTime) -> Page:
-        """The first page of ``lastUpdateDateTime ge since``, ordered ascending, ``$top=50``,
-        ``$expand=alerts``."""
-        ...
-
-    def follow(self, next_link: str) -> Page:
-        """The page a nextLink names."""
-        ...
-
-
-class SkipCeilingReached(Exception):
-    """Graph refused a deeper ``$skip``."""
-
-
-class BrokenChain(Exception):
-    """A nextLink cannot be followed any more."""
 
 
 @dataclass
@@ -169,211 +107,6 @@ class SyncReport:
         return asdict(self)
 
 
-@dataclass
-class _Batch:
-    versions: list[NewVersion]
-    quarantined: list[QuarantineEntry]
-    latest: GraphTime | None
-    rereads: int = 0
-
-
-def parse_page(
-    records: Iterable[Any],
-    *,
-    known: Collection[str] = frozenset(),
-    payloads: Sequence[str | None] | None = None,
-) -> _Batch:
-    """Validate a page's records once each; the bad ones become quarantine entries.
-
-    :param records: the page's records as received (see :attr:`Page.incidents`).
-    :param known: dedup keys (``<id>@<ticks>``) already stored: such records are rereads of valid
-        versions and are counted without being validated again (a steady-state run rereads its whole
-        overlap window).
-    :param payloads: when ``records`` have already been read by :func:`read_records`, the texts it
-        gave with them.
-    """
-    if payloads is None:
-        records, payloads = read_records(records)
-    versions: list[NewVersion] = []
-    refused: list[QuarantineEntry] = []
-    latest: GraphTime | None = None
-    rereads = 0
-    for record, payload in zip(records, payloads, strict=True):
-        key = _dedup_key(record) if known else None
-        if key is not None and key[0] in known:
-            rereads += 1
-            if latest is None or key[1] > latest:
-                latest = key[1]
-            continue
-        outcome = _parse_record(record, payload)
-        if isinstance(outcome, QuarantineEntry):
-            refused.append(outcome)
-            continue
-        versions.append(outcome)
-        if latest is None or outcome.last_update > latest:
-            latest = outcome.last_update
-    return _Batch(versions=versions, quarantined=refused, latest=latest, rereads=rereads)
-
-
-def read_records(records: Iterable[Any]) -> tuple[list[Any], list[str | None]]:
-    """Each record as the sync reads it, and the text to store for it.
-
-    A record received as JSON text becomes its envelope (the fields the sync validates) and keeps its
-    text; a decoded record stays as it is, with ``None`` for a text to be encoded from it.
-
-    :param records: the page's records as received.
-    """
-    read: list[Any] = []
-    texts: list[str | None] = []
-    for received in records:
-        record, text = _read_raw(received) if isinstance(received, bytes) else (received, None)
-        read.append(record)
-        texts.append(text)
-    return read, texts
-
-
-def _dedup_key(record: Any) -> tuple[str, GraphTime] | None:
-    """The dedup key of a raw record, read the way :class:`Incident` reads id and time, or ``None``."""
-    if not isinstance(record, dict):
-        return None
-    raw_id = record.get("id")
-    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-        return None
-    try:
-        last_update = GraphTime.parse(record.get("lastUpdateDateTime"))
-    except InvalidTimestamp:
-        return None
-    return f"{str(raw_id).strip()}@{last_update.ticks}", last_update
-
-
-class _Invalid:
-    """A record whose JSON text cannot be read, with why."""
-
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-
-
-def _read_raw(raw: bytes) -> tuple[Any, str | None]:
-    """The envelope of a record received as JSON text, and the text to store.
-
-    The evidence under ``alerts`` is most of a record's bytes; reading only the envelope, and storing
-    the text Graph sent instead of re-encoding a decoded copy, is what keeps the sync near the speed
-    of a loop that only pages. A record of any other shape (``alerts`` as an object, not an object at
-    all) is decoded whole and goes the way of a decoded record.
-    """
-    try:
-        text = raw.decode()
-    except UnicodeDecodeError as err:
-        return _Invalid(f"not valid UTF-8 at byte {err.start}"), raw.decode(errors="replace")
-    try:
-        envelope = _ENVELOPE_DECODER.decode(raw)
-    except msgspec.DecodeError:
-        try:
-            return json.loads(text), text
-        except ValueError as err:
-            return _Invalid(f"not valid JSON: {err}"), text
-    record = _present(envelope, _ENVELOPE_KEYS)
-    if "alerts" in record:
-        record["alerts"] = (
-            None
-            if envelope.alerts is None
-            else [_present(alert, _ENVELOPE_ALERT_KEYS) for alert in envelope.alerts]
-        )
-    return record, text
-
-
-def _present(struct: msgspec.Struct, keys: Sequence[str]) -> dict[str, Any]:
-    # UNSET marks a key the record did not have, which the model reads differently from null.
-    return {key: value for key in keys if (value := getattr(struct, key)) is not msgspec.UNSET}
-
-
-def _parse_record(record: Any, payload: str | None = None) -> NewVersion | QuarantineEntry:
-    """Validate one record.
-
-    :param record: the decoded record, or its envelope when ``payload`` is given.
-    :param payload: the record's JSON text as received; ``None`` encodes ``record``.
-    """
-    if isinstance(record, _Invalid):
-        return QuarantineEntry(kind="incident", record_id=None, reason=record.reason, payload=payload or "")
-    if not isinstance(record, dict):
-        return QuarantineEntry(
-            kind="incident",
-            record_id=None,
-            reason=f"not a JSON object: got {_json_type(record)}",
-            payload=json.dumps(record, ensure_ascii=False, default=repr),
-        )
-    if payload is None:
-        payload = _json_text(record)
-    try:
-        incident = Incident.model_validate(_envelope(record))
-    except ValidationError as err:
-        raw_id = record.get("id")
-        return QuarantineEntry(
-            kind="incident",
-            record_id=_printable(str(raw_id))[:_ID_MAX]
-            if isinstance(raw_id, str | int) and str(raw_id).strip()
-            else None,
-            reason=_reason(err),
-            payload=payload,
-        )
-    return NewVersion(
-        incident_id=incident.id,
-        last_update=incident.last_update,
-        payload=payload,
-        status=None if incident.status is None else _printable(incident.status)[:_STATUS_MAX],
-        redirect_incident_id=incident.redirect_incident_id,
-        has_mdo_alert=incident.has_mdo_alert,
-    )
-
-
-def _printable(text: str) -> str:
-    """``text`` without control characters (PostgreSQL refuses NUL in text)."""
-    return "".join(char for char in text if char.isprintable()) if not text.isprintable() else text
-
-
-def _envelope(record: dict[str, Any]) -> dict[str, Any]:
-    """What the sync validates of a record: the fields it reads, under the model's own rules.
-
-    Every other field is read leniently by the model (an unreadable value becomes ``None`` or is
-    skipped, never fatal), so validating it would change no decision, yet it costs four fifths of
-    the time. ``TestEnvelope`` pins that equivalence against the full model; the producer reads the
-    rest, and the stored payload is always the whole record.
-    """
-    envelope = {key: record[key] for key in _ENVELOPE_KEYS if key in record}
-    alerts = envelope.get("alerts")
-    if isinstance(alerts, dict):
-        alerts = [alerts]
-    if isinstance(alerts, list):
-        envelope["alerts"] = [
-            {key: alert[key] for key in _ENVELOPE_ALERT_KEYS if key in alert}
-            if isinstance(alert, dict)
-            else alert
-            for alert in alerts
-        ]
-    return envelope
-
-
-def _json_text(record: dict[str, Any]) -> str:
-    """The record as compact JSON text; pydantic-core's encoder is several times faster than ``json``."""
-    try:
-        return pydantic_core.to_json(record).decode()
-    except pydantic_core.PydanticSerializationError:
-        return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=repr)
-
-
-def _json_type(value: Any) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
-    return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def _reason(err: ValidationError) -> str:
-    parts = []
-    for error in err.errors(include_url=False, include_input=False):
-        where = ".".join(str(part) for part in error["loc"]) or "record"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)[:_REASON_MAX]
-
-
 def _seen_after(keys: Iterable[str], floor: int) -> set[str]:
     return {key for key in keys if int(key.rsplit("@", 1)[1]) >= floor}
 
@@ -381,7 +114,7 @@ def _seen_after(keys: Iterable[str], floor: int) -> set[str]:
 def sync_incidents(
     *,
     source: PageSource,
-    store: Store,
+    repository: SyncRepository,
     integration: str,
     tenant_id: str,
     now: GraphTime,
@@ -394,7 +127,7 @@ def sync_incidents(
     """Bring the store up to date with the incidents Graph lists for one integration.
 
     :param source: the page source.
-    :param store: the store.
+    :param repository: the store's sync repository.
     :param integration: the integration (its watermark and lock are its own).
     :param tenant_id: the tenant it reads.
     :param now: the current time; the first run reads from ``now - lookback``.
@@ -405,13 +138,13 @@ def sync_incidents(
         database failure; when they are spent the error propagates (a rerun resumes safely).
     :param sleep: how to wait between retries.
     """
-    with store.sync_lock(integration, timeout=lock_timeout) as lock:
-        state = _retry(lambda: store.sync_state(integration), retry_delays, sleep, None)
+    with repository.sync_lock(integration, timeout=lock_timeout) as lock:
+        state = _retry(lambda: repository.sync_state(integration), retry_delays, sleep, None)
+        since = window_start(state, now=now, lookback=lookback, overlap=overlap)
         if state is not None:
             lookback_start, watermark, seen = state.lookback_start, state.watermark, set(state.seen)
         else:
-            lookback_start, watermark, seen = now.shift(seconds=-lookback.total_seconds()), None, set()
-        since = lookback_start if watermark is None else watermark.shift(seconds=-overlap.total_seconds())
+            lookback_start, watermark, seen = since, None, set()
         report = SyncReport(
             integration=integration,
             tenant_id=tenant_id,
@@ -420,7 +153,7 @@ def sync_incidents(
         )
         sync = _Sync(
             source=source,
-            store=store,
+            repository=repository,
             lock=lock,
             report=report,
             overlap_seconds=int(overlap.total_seconds()),
@@ -439,7 +172,7 @@ def sync_incidents(
             for tie in sorted(sync.shifted):
                 sync.shifted.discard(tie)
                 sync.rewalk(tie)
-        _retry(lambda: store.finish_run(integration), retry_delays, sleep, report)
+        _retry(lambda: repository.finish_run(integration), retry_delays, sleep, report)
     log.info(
         "Integration %s: %d pages, %d requests, %d incidents seen, %d new versions, %d duplicates, "
         "%d quarantined; watermark %s",
@@ -453,6 +186,31 @@ def sync_incidents(
         report.watermark,
     )
     return report
+
+
+def window_start(
+    state: SyncState | None,
+    *,
+    now: GraphTime,
+    lookback: dt.timedelta = DEFAULT_LOOKBACK,
+    overlap: dt.timedelta = DEFAULT_OVERLAP,
+) -> GraphTime:
+    """Where the next read of an integration starts: the one window rule, for the sync and its probe.
+
+    The overlap below the watermark rereads Graph's late arrivals (an incident whose
+    ``lastUpdateDateTime`` is older than one already listed); before the first batch, the window
+    starts where the first run started, or ``lookback`` before ``now``.
+
+    :param state: the integration's sync state, ``None`` before its first batch.
+    :param now: the clock.
+    :param lookback: how far back a first run reads.
+    :param overlap: how far below the watermark every later run rereads.
+    """
+    if state is None:
+        return now.shift(seconds=-lookback.total_seconds())
+    if state.watermark is None:
+        return state.lookback_start
+    return state.watermark.shift(seconds=-overlap.total_seconds())
 
 
 def _restart_bound(
@@ -483,22 +241,19 @@ def _restart_bound(
     return GraphTime(lower.ticks + 1), None
 
 
-def page_end(records: Sequence[Any]) -> GraphTime | None:
-    """The last readable ``lastUpdateDateTime`` of a page, which decides the next request.
+@dataclass(frozen=True)
+class _ReadPage:
+    """A page whose records :func:`read_records` has read, with the texts to store."""
 
-    :param records: the page's records as received.
-    """
-    for record in reversed(records):
-        if isinstance(record, dict):
-            with contextlib.suppress(InvalidTimestamp, TypeError):
-                return GraphTime.parse(record.get("lastUpdateDateTime"))
-    return None
+    incidents: list[Any]
+    payloads: list[str]
+    next_link: str | None = None
 
 
 def _read_page(page: Page) -> _ReadPage:
     # Read where the page arrives (the fetch thread), so that paging decisions see plain records.
     records, payloads = read_records(page.incidents)
-    return _ReadPage(incidents=records, next_link=page.next_link, payloads=payloads)
+    return _ReadPage(incidents=records, payloads=payloads, next_link=page.next_link)
 
 
 class _Sync:
@@ -508,8 +263,8 @@ class _Sync:
         self,
         *,
         source: PageSource,
-        store: Store,
-        lock: HeldLock,
+        repository: SyncRepository,
+        lock: SyncLock,
         report: SyncReport,
         overlap_seconds: int,
         lookback_start: GraphTime,
@@ -519,7 +274,7 @@ class _Sync:
         sleep: Callable[[float], None],
     ) -> None:
         self.source = source
-        self.store = store
+        self.repository = repository
         self.lock = lock
         self.report = report
         self.overlap_seconds = overlap_seconds
@@ -601,7 +356,7 @@ class _Sync:
             except BrokenChain:
                 return
 
-    def watch_ties(self, page: Page, *, tie: GraphTime | None) -> None:
+    def watch_ties(self, page: _ReadPage, *, tie: GraphTime | None) -> None:
         """Remember the members of a tie group paged with ``$skip``, and notice when one leaves it.
 
         :param page: the page just read.
@@ -610,13 +365,13 @@ class _Sync:
         if tie is None and not self.tie_members:
             return
         for record in page.incidents:
-            key = _dedup_key(record)
-            if key is None:
+            version = version_of(record)
+            if version is None:
                 continue
-            incident_id = key[0].rsplit("@", 1)[0]
-            if tie is not None and key[1] == tie:
+            incident_id, last_update = version
+            if tie is not None and last_update == tie:
                 self.tie_members[incident_id] = tie
-            elif incident_id in self.tie_members and key[1] > self.tie_members[incident_id]:
+            elif incident_id in self.tie_members and last_update > self.tie_members[incident_id]:
                 self.shifted.add(self.tie_members.pop(incident_id))
 
     # -- one batch -------------------------------------------------------------------------------
@@ -641,7 +396,7 @@ class _Sync:
         def verified_commit() -> BatchOutcome:
             # A terminated PostgreSQL session takes its advisory lock with it: re-take it first.
             self.lock.verify()
-            return self.store.commit_batch(
+            return self.repository.commit_batch(
                 integration=report.integration,
                 tenant_id=report.tenant_id,
                 versions=batch.versions,

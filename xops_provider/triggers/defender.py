@@ -1,6 +1,7 @@
 """Wait in the triggerer for a Defender incident version the story store has not stored yet.
 
-Two triggers share one check, :meth:`~xops_provider.hooks.defender.DefenderIncidentsHook.find_unseen`:
+Two triggers share one check, :func:`probe_unseen` (the domain's
+:func:`~xops_provider.sync.probe.find_unseen` over the Defender hook and the store):
 
 * :class:`DefenderIncidentTrigger` serves the deferrable sensor: it fires once, or reports that its
   deadline passed, and ends.
@@ -8,6 +9,9 @@ Two triggers share one check, :meth:`~xops_provider.hooks.defender.DefenderIncid
   every new batch of versions, remembering what it announced so that one incident queues one run,
   not one run per poll until the ingest catches up.
 
+The triggerer only reads the store: it never migrates it. A store whose schema is not there yet
+has stored nothing, so the check says so in a warning and counts every listed version as unseen;
+the ingest that follows is the first writer and creates the schema.
 Connections are resolved with the async connection API in the event loop; Graph and the store
 are then used from a worker thread (``asyncio.to_thread``), since both clients block.
 """
@@ -18,61 +22,135 @@ import asyncio
 import datetime as dt
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from typing import TYPE_CHECKING, Any
 
+from airflow.sdk.exceptions import AirflowNotFoundException
 from airflow.triggers.base import BaseEventTrigger, BaseTrigger, TriggerEvent
 
-from xops_provider.hooks.defender import (
-    DEFAULT_LOOKBACK,
-    DEFAULT_OVERLAP,
-    PROBE_PAGE_SIZE,
-    DefenderIncidentsHook,
-    UnseenProbe,
-)
+from xops_provider.hooks.defender import DefenderIncidentsHook
+from xops_provider.hooks.store import DEFAULT_STORE_CONN_ID, open_store, store_url
+from xops_provider.models.timestamps import GraphTime
+from xops_provider.store.database import SchemaNotMigrated
+from xops_provider.sync import DEFAULT_LOOKBACK, DEFAULT_OVERLAP, PROBE_PAGE_SIZE, UnseenProbe, find_unseen
 
 if TYPE_CHECKING:
     from xops_provider.store import Store
 
-DEFAULT_STORE_CONN_ID = "xops_store"
 #: Announced keys an event trigger remembers; far more than one poll's window ever holds.
 _ANNOUNCED_MAX = 10_000
 
 
-class _ProbeMixin:
-    """Connection handling and the check, shared by both triggers."""
+def probe_unseen(
+    hook: DefenderIncidentsHook,
+    store: Store | None,
+    *,
+    integration: str,
+    lookback: dt.timedelta = DEFAULT_LOOKBACK,
+    overlap: dt.timedelta = DEFAULT_OVERLAP,
+    top: int = PROBE_PAGE_SIZE,
+    ignore: Collection[str] = (),
+    now: GraphTime | None = None,
+) -> UnseenProbe:
+    """Whether Graph holds an incident version the store has not stored yet (sensor and triggers).
 
-    integration: str
-    ms_tenant_conn_id: str
-    xops_store_conn_id: str
-    poll_interval: float
-    lookback_seconds: float
-    overlap_seconds: float
-    top: int
+    :param hook: the Defender hook.
+    :param store: the story store; ``None`` for one whose schema is not created yet (nothing stored).
+    :param integration: the integration whose watermark and stored incidents are compared.
+    :param lookback: the window before the integration's first sync.
+    :param overlap: how far below the watermark to look.
+    :param top: the page size.
+    :param ignore: dedup keys already announced.
+    :param now: the clock; the current time when omitted.
+    """
+    tenant_id = hook.tenant_id
 
-    async def _open(self) -> tuple[DefenderIncidentsHook, Store]:
+    def stored_heads(incident_ids: Any) -> dict[str, GraphTime]:
+        if store is None:
+            return {}
+        heads = store.sync.incident_heads(tenant_id=tenant_id, incident_ids=incident_ids)
+        return {incident_id: head.last_update for incident_id, head in heads.items()}
+
+    return find_unseen(
+        source=hook,
+        state=None if store is None else store.sync.sync_state(integration),
+        stored_heads=stored_heads,
+        now=now or GraphTime.now(),
+        lookback=lookback,
+        overlap=overlap,
+        top=top,
+        ignore=ignore,
+    )
+
+
+class _ProbeTrigger(BaseTrigger):
+    """The arguments, connections and check both triggers share.
+
+    :param integration: the integration whose watermark and stored incidents are compared.
+    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
+    :param xops_store_conn_id: the ``xops_store`` connection.
+    :param poll_interval: seconds between two checks.
+    :param lookback_seconds: the window before the integration's first sync.
+    :param overlap_seconds: how far below the watermark to look.
+    :param top: the check's page size (``$top``).
+    """
+
+    def __init__(
+        self,
+        *,
+        integration: str = "default",
+        ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
+        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
+        poll_interval: float = 60.0,
+        lookback_seconds: float = DEFAULT_LOOKBACK.total_seconds(),
+        overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
+        top: int = PROBE_PAGE_SIZE,
+    ) -> None:
+        super().__init__()
+        self.integration = integration
+        self.ms_tenant_conn_id = ms_tenant_conn_id
+        self.xops_store_conn_id = xops_store_conn_id
+        self.poll_interval = poll_interval
+        self.lookback_seconds = lookback_seconds
+        self.overlap_seconds = overlap_seconds
+        self.top = top
+
+    def _kwargs(self) -> dict[str, Any]:
+        return {
+            "integration": self.integration,
+            "ms_tenant_conn_id": self.ms_tenant_conn_id,
+            "xops_store_conn_id": self.xops_store_conn_id,
+            "poll_interval": self.poll_interval,
+            "lookback_seconds": self.lookback_seconds,
+            "overlap_seconds": self.overlap_seconds,
+            "top": self.top,
+        }
+
+    async def _open(self) -> DefenderIncidentsHook:
         from airflow.sdk import BaseHook
-
-        from xops_provider.hooks.store import StoreHook
 
         tenant = await BaseHook.aget_connection(self.ms_tenant_conn_id)
         try:
             store_conn = await BaseHook.aget_connection(self.xops_store_conn_id)
-        except Exception as err:
-            # No store connection means the embedded SQLite store; anything else is a real error.
-            if type(err).__name__ != "AirflowNotFoundException":
-                raise
+        except AirflowNotFoundException:
             store_conn = None
-        hook = DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id, connection=tenant)
-        store_hook = StoreHook(xops_store_conn_id=self.xops_store_conn_id, connection=store_conn)
-        store = await asyncio.to_thread(store_hook.get_store)
-        return hook, store
+        self._store_url = store_url(self.xops_store_conn_id, store_conn)
+        self._store: Store | None = None
+        return DefenderIncidentsHook(ms_tenant_conn_id=self.ms_tenant_conn_id, connection=tenant)
 
-    def _probe(
-        self, hook: DefenderIncidentsHook, store: Store, ignore: frozenset[str] = frozenset()
-    ) -> UnseenProbe:
-        return hook.find_unseen(
-            store=store,
+    def _opened_store(self) -> Store | None:
+        """The store, opened read-only once its schema exists; ``None`` until then."""
+        if self._store is None:
+            try:
+                self._store = open_store(self._store_url, migrate=False)
+            except SchemaNotMigrated as err:
+                self.log.warning("%s; until then nothing counts as stored", err)
+        return self._store
+
+    def _probe(self, hook: DefenderIncidentsHook, ignore: frozenset[str] = frozenset()) -> UnseenProbe:
+        return probe_unseen(
+            hook,
+            self._opened_store(),
             integration=self.integration,
             lookback=dt.timedelta(seconds=self.lookback_seconds),
             overlap=dt.timedelta(seconds=self.overlap_seconds),
@@ -80,19 +158,14 @@ class _ProbeMixin:
             ignore=ignore,
         )
 
-    def _kwargs(self) -> dict[str, Any]:
-        # The attributes annotated above are the keyword arguments both triggers are rebuilt with.
-        return {name: getattr(self, name) for name in _ProbeMixin.__annotations__}
+    def _close(self, hook: DefenderIncidentsHook | None) -> None:
+        if getattr(self, "_store", None) is not None:
+            self._store.close()
+        if hook is not None:
+            hook.close()
 
 
-def _close(hook: DefenderIncidentsHook | None, store: Store | None) -> None:
-    if store is not None:
-        store.close()
-    if hook is not None:
-        hook.close()
-
-
-class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
+class DefenderIncidentTrigger(_ProbeTrigger):
     """Fire once Graph holds an incident version the store has not stored yet.
 
     The event's payload holds counts and the watermark only: ``{"status": "found" | "idle" |
@@ -110,26 +183,8 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
         until something is found.
     """
 
-    def __init__(
-        self,
-        *,
-        integration: str = "default",
-        ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
-        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
-        poll_interval: float = 60.0,
-        lookback_seconds: float = DEFAULT_LOOKBACK.total_seconds(),
-        overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
-        top: int = PROBE_PAGE_SIZE,
-        end_time: float | None = None,
-    ) -> None:
-        super().__init__()
-        self.integration = integration
-        self.ms_tenant_conn_id = ms_tenant_conn_id
-        self.xops_store_conn_id = xops_store_conn_id
-        self.poll_interval = poll_interval
-        self.lookback_seconds = lookback_seconds
-        self.overlap_seconds = overlap_seconds
-        self.top = top
+    def __init__(self, *, end_time: float | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.end_time = end_time
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -142,11 +197,10 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Check every ``poll_interval`` seconds until something is new or ``end_time`` passes."""
         hook: DefenderIncidentsHook | None = None
-        store: Store | None = None
         try:
-            hook, store = await self._open()
+            hook = await self._open()
             while True:
-                probe = await asyncio.to_thread(self._probe, hook, store)
+                probe = await asyncio.to_thread(self._probe, hook)
                 if probe.unseen:
                     self.log.info("%d incident version(s) not stored yet", len(probe.unseen))
                     yield TriggerEvent({"status": "found", **probe.summary()})
@@ -163,10 +217,10 @@ class DefenderIncidentTrigger(_ProbeMixin, BaseTrigger):
             self.log.error("Defender incident check failed: %s", err)
             yield TriggerEvent({"status": "error", "message": f"{type(err).__name__}: {err}"})
         finally:
-            await asyncio.to_thread(_close, hook, store)
+            await asyncio.to_thread(self._close, hook)
 
 
-class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
+class DefenderIncidentEventTrigger(_ProbeTrigger, BaseEventTrigger):
     """Queue a DAG run whenever Defender has incident versions the store has not stored yet.
 
     For ``Asset(..., watchers=[AssetWatcher(name, trigger=DefenderIncidentEventTrigger(...))])``:
@@ -183,26 +237,6 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
     :param top: the check's page size (``$top``).
     """
 
-    def __init__(
-        self,
-        *,
-        integration: str = "default",
-        ms_tenant_conn_id: str = DefenderIncidentsHook.default_conn_name,
-        xops_store_conn_id: str = DEFAULT_STORE_CONN_ID,
-        poll_interval: float = 60.0,
-        lookback_seconds: float = DEFAULT_LOOKBACK.total_seconds(),
-        overlap_seconds: float = DEFAULT_OVERLAP.total_seconds(),
-        top: int = PROBE_PAGE_SIZE,
-    ) -> None:
-        super().__init__()
-        self.integration = integration
-        self.ms_tenant_conn_id = ms_tenant_conn_id
-        self.xops_store_conn_id = xops_store_conn_id
-        self.poll_interval = poll_interval
-        self.lookback_seconds = lookback_seconds
-        self.overlap_seconds = overlap_seconds
-        self.top = top
-
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """The class path and the keyword arguments that rebuild this trigger."""
         return f"{type(self).__module__}.{type(self).__qualname__}", self._kwargs()
@@ -211,12 +245,11 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
         """Poll forever; yield one event per batch of newly seen versions."""
         announced: OrderedDict[str, None] = OrderedDict()
         hook: DefenderIncidentsHook | None = None
-        store: Store | None = None
         try:
-            hook, store = await self._open()
+            hook = await self._open()
             while True:
                 try:
-                    probe = await asyncio.to_thread(self._probe, hook, store, frozenset(announced))
+                    probe = await asyncio.to_thread(self._probe, hook, frozenset(announced))
                 except Exception as err:
                     # A watcher outlives outages: log, wait, poll again.
                     self.log.warning("Defender incident check failed, retrying: %s", err)
@@ -231,4 +264,4 @@ class DefenderIncidentEventTrigger(_ProbeMixin, BaseEventTrigger):
                     )
                 await asyncio.sleep(self.poll_interval)
         finally:
-            await asyncio.to_thread(_close, hook, store)
+            await asyncio.to_thread(self._close, hook)

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 if TYPE_CHECKING:
-    from xops_provider.store.repository import Store
+    from xops_provider.store import Store
 
 _TEMPLATES = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -33,9 +33,9 @@ def _default_authentication() -> Callable[..., Any]:
 
 
 def _default_store() -> Store:
-    from xops_provider.cli.stories import DEFAULT_STORE_CONN_ID, open_store
+    from xops_provider.cli.store import DEFAULT_STORE_CONN_ID, open_store
 
-    return open_store(DEFAULT_STORE_CONN_ID)
+    return open_store(DEFAULT_STORE_CONN_ID, migrate=False)
 
 
 def create_app(
@@ -77,20 +77,22 @@ def create_app(
         limit: int = Query(100, ge=1, le=1000),
         offset: int = Query(0, ge=0),
     ) -> dict[str, Any]:
-        rows = store().list_stories(integration=integration, open_only=open_only, limit=limit, offset=offset)
+        rows = store().reads.list_stories(
+            integration=integration, open_only=open_only, limit=limit, offset=offset
+        )
         return {"stories": rows, "count": len(rows), "offset": offset}
 
     @app.get("/api/stories/{story_id}")
     def get_story(story_id: str) -> dict[str, Any]:
-        story = store().get_story(story_id)
+        story = store().reads.get_story(story_id)
         if story is None:
             raise HTTPException(status_code=404, detail="no such story")
         return story
 
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, integration: str | None = None) -> HTMLResponse:
-        rows = store().list_stories(integration=integration, limit=500)
-        counts = store().criticality_counts(integration=integration)
+        rows = store().reads.list_stories(integration=integration, limit=500)
+        counts = store().reads.criticality_counts(integration=integration)
         page = _TEMPLATES.get_template("index.html").render(stories=rows, counts=counts.items())
         return HTMLResponse(
             page, headers={"Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'"}
