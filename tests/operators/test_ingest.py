@@ -75,3 +75,15 @@ def test_default_window():
     operator = DefenderIncidentIngestOperator(task_id="ingest")
     assert operator.lookback == dt.timedelta(days=7)
     assert operator.overlap == dt.timedelta(minutes=5)
+
+
+class TestStoreConnectionId:
+    def test_mistyped_store_id_fails_naming_it(self, simulator, monkeypatch):
+        from xops_provider.hooks.store import StoreConnectionNotFound
+
+        monkeypatch.delenv("AIRFLOW_CONN_XOPS_STORRE", raising=False)
+        operator = DefenderIncidentIngestOperator(
+            task_id="ingest", xops_store_conn_id="xops_storre", lookback=LOOKBACK
+        )
+        with pytest.raises(StoreConnectionNotFound, match="'xops_storre' is not defined"):
+            operator.execute({})

@@ -155,3 +155,45 @@ class TestDefenderIncidentEventTrigger:
 def test_default_window_is_the_sync_overlap():
     trigger = DefenderIncidentTrigger()
     assert trigger.overlap_seconds == dt.timedelta(minutes=5).total_seconds()
+
+
+class TestUnmigratedStore:
+    """The triggerer only reads the store: it neither migrates one nor crashes on one."""
+
+    def test_trigger_neither_migrates_nor_crashes(self, simulator, store_env, capsys):
+        from xops_provider.store import create_store_engine
+        from xops_provider.store.database import schema_revision
+
+        simulator.admin.reset(scenario="generated", incidents=4, seed=8)
+        trigger = DefenderIncidentTrigger(integration="fresh", poll_interval=0.2, top=5)
+        event = asyncio.run(_first_event(trigger))
+        # Nothing is stored in a store without a schema, so everything listed is new.
+        assert event.payload["status"] == "found"
+        assert event.payload["unseen"] >= 1
+        captured = capsys.readouterr()
+        assert "has no schema yet: run `xops store migrate`" in captured.out + captured.err
+        engine = create_store_engine(store_env)
+        try:
+            assert schema_revision(engine) is None
+        finally:
+            engine.dispose()
+
+    def test_event_trigger_keeps_polling_an_unmigrated_store(self, simulator, store_env):
+        simulator.admin.reset(scenario="generated", incidents=2, seed=9)
+        trigger = DefenderIncidentEventTrigger(integration="fresh-ev", poll_interval=0.1)
+        event = asyncio.run(_first_event(trigger))
+        assert event.payload["status"] == "found"
+        # Once a writer has migrated the store, the next poll reads it.
+        synced(store_env, integration="fresh-ev")
+        assert asyncio.run(_no_event_within(trigger, seconds=0.6))
+
+
+async def _no_event_within(trigger, *, seconds: float) -> bool:
+    agen = trigger.run()
+    try:
+        await asyncio.wait_for(agen.__anext__(), seconds)
+    except TimeoutError:
+        return True
+    finally:
+        await agen.aclose()
+    return False

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_STORE_CONN_ID = "xops_store"
 
 
-class StoreConnectionNotFound(AirflowNotFoundException):
+class StoreConnectionNotFound(AirflowNotFoundException, LookupError):
     """A store connection id other than the default is not defined."""
 
 
