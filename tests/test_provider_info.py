@@ -6,6 +6,7 @@ import importlib
 import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,12 @@ from xops_provider.get_provider_info import get_provider_info
 from xops_provider.hooks.ms_tenant import MsTenantHook
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+REPO = Path(__file__).resolve().parents[1]
+#: The start of a read of an ``[xops]`` option: ``conf.get*("xops", ...)``.
+_XOPS_READ = re.compile(r"""\bconf\.\w+\(\s*["']xops["']""")
+#: The same with a literal option name, the only form the declaration test can follow.
+_XOPS_OPTION_READ = re.compile(r"""\bconf\.\w+\(\s*["']xops["']\s*,\s*["'](\w+)["']""")
+XOPS_OPTIONS = sorted(get_provider_info()["config"]["xops"]["options"])
 OPTIONAL_FIELDS = [
     "cloud",
     "authority_host",
@@ -108,6 +115,85 @@ class TestProviderInfo:
 
         (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "ms_tenant"]
         assert conn["conn-fields"]["cloud"]["schema"]["enum"] == list(CLOUDS)
+
+
+def _xops_option_reads() -> dict[str, list[str]]:
+    """Option name -> the files that read it, over the package and the DAGs."""
+    reads: dict[str, list[str]] = {}
+    for path in sorted([*REPO.joinpath("xops_provider").rglob("*.py"), *REPO.joinpath("dags").rglob("*.py")]):
+        text = path.read_text()
+        options = _XOPS_OPTION_READ.findall(text)
+        # A read whose option is not a literal would escape the declaration check.
+        assert len(options) == len(_XOPS_READ.findall(text)), f"{path}: [xops] read without a literal name"
+        for option in options:
+            reads.setdefault(option, []).append(str(path.relative_to(REPO)))
+    return reads
+
+
+@pytest.fixture(scope="module")
+def xops_config_list(tmp_path_factory) -> str:
+    """``airflow config list --section xops``: a fresh AIRFLOW_HOME, this checkout first on the path."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__XOPS__")},
+        "AIRFLOW_HOME": str(tmp_path_factory.mktemp("airflow-home")),
+        "PYTHONPATH": str(REPO),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "ERROR",
+    }
+    result = subprocess.run(
+        [AIRFLOW, "config", "list", "--section", "xops", "--show-values", "--include-descriptions"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+class TestXopsConfig:
+    """The ``[xops]`` options: declared in the provider info, shown by ``airflow config list``."""
+
+    @pytest.mark.parametrize("option", XOPS_OPTIONS)
+    def test_option_is_documented_with_a_typed_default(self, provider_info, option):
+        spec = provider_info["config"]["xops"]["options"][option]
+        assert spec["description"].strip()
+        assert spec["version_added"]
+        for value in (spec["default"], spec["example"]):
+            # Strings, as airflow.cfg holds them, that parse as the declared type.
+            assert isinstance(value, str)
+            if spec["type"] == "boolean":
+                assert value.lower() in ("true", "false")
+            else:
+                {"integer": int, "float": float, "string": str}[spec["type"]](value)
+
+    @pytest.mark.parametrize("option", XOPS_OPTIONS)
+    def test_airflow_config_list_shows_the_option_and_its_default(
+        self, provider_info, xops_config_list, option
+    ):
+        default = provider_info["config"]["xops"]["options"][option]["default"]
+        assert xops_config_list.lstrip().startswith("[xops]")
+        assert re.search(rf"^{option} = {re.escape(default)}$", xops_config_list, flags=re.MULTILINE)
+
+    def test_airflow_config_list_shows_the_section_description(self, provider_info, xops_config_list):
+        first_line = provider_info["config"]["xops"]["description"].splitlines()[0]
+        assert first_line in xops_config_list
+
+    def test_code_reads_only_declared_options(self, provider_info):
+        reads = _xops_option_reads()
+        undeclared = {option: files for option, files in reads.items() if option not in XOPS_OPTIONS}
+        assert not undeclared, f"[xops] options read but not declared in get_provider_info: {undeclared}"
+
+    @pytest.mark.parametrize("option", XOPS_OPTIONS)
+    def test_declared_option_is_read(self, option):
+        assert option in _xops_option_reads(), f"[xops] {option} is declared but nothing reads it"
+
+    def test_config_reads_the_declared_default(self, provider_info, monkeypatch):
+        from airflow.configuration import conf
+
+        for option in XOPS_OPTIONS:
+            monkeypatch.delenv(f"AIRFLOW__XOPS__{option.upper()}", raising=False)
+            assert conf.get("xops", option) == provider_info["config"]["xops"]["options"][option]["default"]
 
 
 class TestConnectionForm:

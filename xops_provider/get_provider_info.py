@@ -2,7 +2,8 @@
 
 Airflow 3.3 draws connection forms from ``connection-types[].conn-fields`` and
 ``ui-field-behaviour`` alone; the hook's legacy form methods are not shown. An optional field needs
-``"null"`` in its type list, or the UI marks it required.
+``"null"`` in its type list, or the UI marks it required. The ``config`` section declares the
+``[xops]`` options, so ``airflow config list`` shows them with their defaults.
 """
 
 from __future__ import annotations
@@ -60,6 +61,36 @@ _MS_TENANT_FIELDS: dict[str, dict[str, Any]] = {
             "or, without it, the managed identity."
         ),
         "schema": _optional("boolean", default=False),
+    },
+}
+
+
+#: ``[xops]``: every option the provider and its DAGs read (``conf.get*("xops", ...)``).
+_XOPS_CONFIG: dict[str, Any] = {
+    "description": "Scheduling of the ``xops_email_security`` DAG and its Defender incident sensor.\n",
+    "options": {
+        "poll_interval_minutes": {
+            "description": (
+                "Minutes between runs of the ``xops_email_security`` DAG: its schedule interval, and\n"
+                "how long each run's sensor waits for a new Defender incident before the run ends\n"
+                "skipped. Read when the DAG file is parsed.\n"
+            ),
+            "version_added": "0.1.0",
+            "type": "integer",
+            "example": "15",
+            "default": "5",
+        },
+        "check_interval_seconds": {
+            "description": (
+                "Seconds between the waiting sensor's checks of Microsoft Graph for a new or\n"
+                "updated incident (a ``$top=1`` query run in the triggerer). Each check counts\n"
+                "against the app's Graph quota for security incidents.\n"
+            ),
+            "version_added": "0.1.0",
+            "type": "integer",
+            "example": "30",
+            "default": "60",
+        },
     },
 }
 
@@ -141,4 +172,5 @@ def get_provider_info() -> dict[str, Any]:
                 },
             },
         ],
+        "config": {"xops": _XOPS_CONFIG},
     }
