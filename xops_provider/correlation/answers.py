@@ -104,12 +104,17 @@ def _states(sources: Mapping[str, str], names: Sequence[str]) -> dict[str, str]:
 
 
 def _unknowns(states: Mapping[str, str]) -> list[str]:
-    words = {NOT_CONFIGURED: "is not configured", FAILED: "could not be queried"}
-    return [
-        f"not known yet: {SOURCE_LABELS.get(name, name)} {words[state]}"
-        for name, state in sorted(states.items())
-        if state != OK
-    ]
+    words = {
+        NOT_CONFIGURED: ("is not configured", "are not configured"),
+        FAILED: ("could not be queried",) * 2,
+    }
+    parts = []
+    for state in (NOT_CONFIGURED, FAILED):
+        names = [SOURCE_LABELS.get(n, n) for n, s in sorted(states.items()) if s == state]
+        if names:
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            parts.append(f"{listed} {words[state][len(names) > 1]}")
+    return [f"not known yet: {'; '.join(parts)}"] if parts else []
 
 
 def _feeds(sources: Mapping[str, str]) -> list[str]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xops_provider.correlation.facts import EmailDelivery, EmailUrl
-from xops_provider.correlation.values import InvalidValue, check_message_id, is_routable_ip
+from xops_provider.correlation.values import InvalidValue, check_domain, check_message_id, is_routable_ip
 from xops_provider.models.normalize import (
     normalize_address,
     normalize_domain,
@@ -180,7 +180,12 @@ class _Collector:
         if ip:
             self.all_ips.add(ip)  # a link to a bare IP makes the IP a destination
             self.sets["urls"].add(url)
-        elif not self.policy.is_common_domain(host):
+            return
+        try:
+            host = check_domain(host)  # the ASCII (punycode) form DNS, SNI and proxies write
+        except InvalidValue:
+            return  # not a URL (no host name): nothing to join on
+        if not self.policy.is_common_domain(host):
             self.sets["urls"].add(url)
             self.sets["url_domains"].add(host)
 

@@ -200,13 +200,13 @@ def related_stories(
     for position, keys in enumerate(index.stories):
         counts = _candidates(index, position, limit)
         # Positions follow story ids within a tenant, so the smaller position is the smaller id.
-        best = heapq.nsmallest(limit, counts.items(), key=lambda item: (-item[1], item[0]))
+        best = heapq.nsmallest(limit, [(-count, other) for other, count in counts.items()])
         mine = index.indicators[position]
         result[keys.story_id] = tuple(
             RelatedStory(
                 story_id=index.stories[other].story_id,
                 shared=tuple(sorted(mine & index.indicators[other])),
             )
-            for other, _ in best
+            for _, other in best
         )
     return result
