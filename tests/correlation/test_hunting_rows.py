@@ -108,6 +108,11 @@ class TestClick:
         [
             pytest.param({"Timestamp": None}, "missing Timestamp", id="no-time"),
             pytest.param({"Timestamp": "yesterday"}, "Timestamp is not an ISO 8601 time", id="bad-time"),
+            pytest.param(
+                {"Timestamp": "0001-01-01T00:00:00+01:00"},
+                "Timestamp is not an ISO 8601 time",
+                id="before-year-1",
+            ),
             pytest.param({"Url": ""}, "missing Url", id="no-url"),
             pytest.param({"Url": ["a"]}, "Url is not text", id="url-list"),
             pytest.param({"ActionType": None}, "missing ActionType", id="no-action"),

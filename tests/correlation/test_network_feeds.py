@@ -114,6 +114,7 @@ class TestCatoRecord:
             pytest.param({"time": "later", "fieldsMap": {}}, "time is not an ISO 8601 time", id="bad-time"),
             pytest.param({"fieldsMap": "x"}, "fieldsMap is not an object", id="fields-text"),
             pytest.param({"time": "-5"}, "time is not an ISO 8601", id="negative-epoch"),
+            pytest.param({"time": "99999999999999999"}, "time is not an epoch time", id="after-year-9999"),
             pytest.param({"time": "1650596005910", "dest_ip": "1.2.3"}, "dest_ip is not an IP", id="bad-ip"),
             pytest.param(
                 {"time": "1650596005910", "dest_port": "https"}, "dest_port is not a port", id="bad-port"

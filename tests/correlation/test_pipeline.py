@@ -25,6 +25,7 @@ from tests.correlation.builders import (
 from xops_provider.correlation import FactSet, correlate_stories, plan_for_stories, story_keys
 from xops_provider.correlation.facts import Fact
 from xops_provider.correlation.hunting_rows import parse_email_event
+from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.canonical import canonical_json
 
 SOURCES = {"hunting": "ok", "alerts": "ok", "cato": "ok"}
@@ -100,10 +101,14 @@ class TestRun:
             "DeviceNetworkEvents",
         }
         assert {v for _, v in by_table["EmailEvents"].values} == {WAVE1, WAVE2}
-        # From the first receipt to the last receipt plus the window.
-        assert "datetime(2026-03-02T08:00:00.1234567Z) .. datetime(2026-03-04T08:00:00.1234567Z)" in (
+        # From an hour before the first receipt to the last receipt plus the window.
+        assert "datetime(2026-03-02T07:00:00.1234567Z) .. datetime(2026-03-04T08:00:00.1234567Z)" in (
             by_table["EmailEvents"].query
         )
+        later = plan_for_stories(
+            (story_keys(s) for s in campaign_stories.values()), until=GraphTime.parse("2026-03-10T00:00:00Z")
+        )
+        assert "datetime(2026-03-10T00:00:00.0000000Z)" in later.queries[0].query
 
     def test_no_receipt_no_plan(self) -> None:
         assert plan_for_stories([]) is None

@@ -20,8 +20,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from xops_provider.correlation.campaigns import Campaign
-from xops_provider.correlation.endpoint_alerts import ENDPOINT_SOURCES
-from xops_provider.correlation.kql import HUNTING_TABLES
 from xops_provider.correlation.related import RelatedStory
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.criticality import Signals
@@ -44,7 +42,6 @@ RECORD_LABELS: Mapping[str, str] = {
     "microsoftDefenderForIdentity": "Defender for Identity",
     "microsoftDefenderForCloudApps": "Defender for Cloud Apps",
 }
-_FEED_OF = {"zeek_dns": "zeek", "zeek_ssl": "zeek"}
 _INDICATOR_LABELS = {
     "sender": "sender",
     "sender_domain": "sender domain",
@@ -57,18 +54,6 @@ _INDICATOR_LABELS = {
 }
 _LISTED = 3
 _TEXT_MAX = 120
-
-
-def source_of(record_source: str) -> str:
-    """The configured source a record comes from: ``hunting``, ``alerts`` or a feed's name.
-
-    :param record_source: the record's ``source``.
-    """
-    if record_source in HUNTING_TABLES:
-        return HUNTING
-    if record_source in ENDPOINT_SOURCES:
-        return ALERTS
-    return _FEED_OF.get(record_source, record_source)
 
 
 def _short(text: Any) -> str:

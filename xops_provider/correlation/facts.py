@@ -24,6 +24,8 @@ from xops_provider.correlation.values import InvalidValue, check_ip
 from xops_provider.models.normalize import scalar_text
 from xops_provider.models.timestamps import TICKS_PER_SECOND, GraphTime, InvalidTimestamp
 
+# 9999-12-31T23:59:59Z: later instants have no ISO 8601 text.
+_LAST_SECOND = 253_402_300_799
 _DUMPS = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _KEY_TEXT = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
@@ -224,7 +226,7 @@ def time_field(record: Mapping[str, Any], name: str, *, what: str) -> GraphTime:
     value = text_field(record, name, what=what, required=True)
     try:
         return GraphTime.parse(value)
-    except InvalidTimestamp:
+    except (InvalidTimestamp, OverflowError):
         raise FactError(f"{what}: {name} is not an ISO 8601 time: {value[:40]!r}") from None
 
 
@@ -247,7 +249,7 @@ def epoch_time(value: Any, *, scale: int, what: str, name: str) -> GraphTime:
         number = Decimal(text)
     except InvalidOperation:
         raise FactError(f"{what}: {name} is not an epoch time: {str(value)[:40]!r}") from None
-    if not number.is_finite() or number < 0:
+    if not number.is_finite() or number < 0 or number / scale > _LAST_SECOND:
         raise FactError(f"{what}: {name} is not an epoch time: {str(value)[:40]!r}")
     return GraphTime(int(number * TICKS_PER_SECOND / scale))
 

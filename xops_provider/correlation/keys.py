@@ -150,7 +150,7 @@ def _time(value: Any) -> GraphTime | None:
         return None
     try:
         return GraphTime.parse(value)
-    except InvalidTimestamp:
+    except (InvalidTimestamp, OverflowError):
         return None
 
 

@@ -68,7 +68,7 @@ def _cato_time(record: Mapping[str, Any], fields: Mapping[str, Any]) -> GraphTim
             raise FactError(f"{CATO}: {name} is not a time")
         try:
             return GraphTime.parse(value)
-        except InvalidTimestamp:
+        except (InvalidTimestamp, OverflowError):
             raise FactError(f"{CATO}: {name} is not an ISO 8601 time: {value[:40]!r}") from None
     raise FactError(f"{CATO}: no event time (time, time_str, event_timestamp or event_time)")
 
@@ -194,7 +194,7 @@ def _zeek_record(value: Any, source: str) -> tuple[dict[str, Any], str, GraphTim
     if isinstance(ts, str) and not ts.strip().replace(".", "", 1).isdigit():
         try:
             return flat, raw, GraphTime.parse(ts)
-        except InvalidTimestamp:
+        except (InvalidTimestamp, OverflowError):
             raise FactError(f"{source}: ts is not an epoch or ISO 8601 time: {ts[:40]!r}") from None
     return flat, raw, epoch_time(ts, scale=1, what=source, name="ts")
 

@@ -28,6 +28,10 @@ from xops_provider.correlation.keys import KeyPolicy, StoryKeys, story_keys
 from xops_provider.correlation.kql import HUNTING_BATCH_SIZE, HuntingPlan, plan_hunting_queries
 from xops_provider.correlation.matching import MatchPolicy, match_story
 from xops_provider.correlation.related import RelationPolicy, related_stories
+from xops_provider.models.timestamps import GraphTime
+
+#: How long before the earliest receipt the hunting queries start.
+RECEIPT_SLACK_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +137,19 @@ def plan_for_stories(
     stories: Iterable[StoryKeys],
     *,
     policy: MatchPolicy = MatchPolicy(),
+    until: GraphTime | None = None,
     batch_size: int = HUNTING_BATCH_SIZE,
 ) -> HuntingPlan | None:
     """The hunting queries for a run's stories, all at once; ``None`` when none has a receipt time.
 
-    The time range runs from the earliest receipt to the latest receipt plus the window.
+    The time range starts :data:`RECEIPT_SLACK_SECONDS` before the earliest receipt (``EmailEvents``
+    can date a message a little before the alert's ``receivedDateTime``) and ends at ``until``.
 
     :param stories: the stories' keys.
     :param policy: the window.
+    :param until: the end of the range; by default the latest receipt plus the window. A click on a
+        story's message matches at any time, so a caller that wants later clicks passes its own end
+        (the run's data interval, for instance: never the wall clock in here).
     :param batch_size: values per query.
     """
     stories = list(stories)
@@ -148,8 +157,8 @@ def plan_for_stories(
     if not times:
         return None
     return plan_hunting_queries(
-        since=min(times),
-        until=max(times).shift(seconds=policy.window_seconds),
+        since=min(times).shift(seconds=-RECEIPT_SLACK_SECONDS),
+        until=until or max(times).shift(seconds=policy.window_seconds),
         message_ids=sorted({v for k in stories for v in k.message_ids}),
         urls=sorted({v for k in stories for v in k.urls}),
         recipients=sorted({v for k in stories for v in k.recipients}),
