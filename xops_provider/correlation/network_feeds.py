@@ -244,11 +244,9 @@ def parse_zeek_ssl(value: Any) -> NetworkEvent:
     if server is None and dest_ip is None:
         raise FactError(f"{ZEEK_SSL}: missing server_name and id.resp_h")
     established = record.get("established")
-    action = (
-        {True: "established", False: "not established"}.get(established)
-        if isinstance(established, bool)
-        else None
-    )
+    action = None
+    if isinstance(established, bool):
+        action = "established" if established else "not established"
     uid = text_field(record, "uid", what=ZEEK_SSL)
     return NetworkEvent(
         fact_key=fact_key(ZEEK_SSL, uid, time, server, dest_ip),
