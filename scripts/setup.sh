@@ -7,8 +7,8 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 if command -v uv >/dev/null 2>&1; then
   [ -x .venv/bin/python ] || uv venv --quiet --python 3.11 .venv
-  VIRTUAL_ENV="$PWD/.venv" uv pip install --quiet -e ".[test]"
+  VIRTUAL_ENV="$PWD/.venv" uv pip install --quiet -e ".[test,bench]"
 else
   [ -x .venv/bin/python ] || python3.11 -m venv .venv
-  .venv/bin/pip install --quiet -e ".[test]"
+  .venv/bin/pip install --quiet -e ".[test,bench]"
 fi

@@ -7,20 +7,17 @@ forgets its tokens on reset, and token counts must start from zero).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from xops_provider.clients.identity import clear_shared_token_providers
+from xops_provider.clients import identity
 from xops_provider.simulator.process import SimulatorProcess
 
 
 @pytest.fixture
-def sim(simulator: SimulatorProcess) -> Iterator[SimulatorProcess]:
+def sim(simulator: SimulatorProcess, monkeypatch: pytest.MonkeyPatch) -> SimulatorProcess:
     """The reset simulator, with this process's shared token providers forgotten."""
-    clear_shared_token_providers()
-    yield simulator
-    clear_shared_token_providers()
+    monkeypatch.setattr(identity, "_shared_providers", {})
+    return simulator
 
 
 def secret_of(simulator: SimulatorProcess) -> str:

@@ -11,7 +11,7 @@ from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import Store
 from xops_provider.store import tables as t
 from xops_provider.store.stories import entity_rows, story_row
-from xops_provider.stories.canonical import UnchangedDocuments, canonical_json, plain_copy
+from xops_provider.stories.canonical import canonical_json, plain_copy
 from xops_provider.stories.ports import StoryRepository
 from xops_provider.sync.ports import NewVersion, QuarantineEntry
 
@@ -244,8 +244,7 @@ class TestStoryRepository:
 
     def test_save_stories_saves_the_built_text_of_unchanged_documents(self, store):
         built = plain_copy(story("1", title="Phish “one”"))
-        unchanged = UnchangedDocuments([built])
-        store.stories.save_stories(integration="default", stories=unchanged, produced_version_ids=[])
+        store.stories.save_stories(integration="default", stories=[built], produced_version_ids=[])
         with store.engine.connect() as conn:
             text = conn.execute(select(t.stories.c.document)).scalar_one()
         assert text.encode() == built.canonical == canonical_json(story("1", title="Phish “one”"))

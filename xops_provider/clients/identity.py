@@ -483,12 +483,3 @@ def shared_token_provider(config: TenantConfig) -> TokenProvider:
         if provider is None:
             provider = _shared_providers[key] = build_token_provider(config)
         return provider
-
-
-def clear_shared_token_providers() -> None:
-    """Forget every shared token provider (and so every cached token) of this process.
-
-    For credential rotation without a restart, and for tests that count token requests.
-    """
-    with _shared_lock:
-        _shared_providers.clear()

@@ -1,1 +1,6 @@
+"""Airflow hooks: one client for one connection each.
 
+What belongs here: ``ms_tenant`` (the parent Microsoft connector), the Defender incidents hook (list,
+get, update, comment, probe; it gives pages, it runs nothing) and the ``xops_store`` hook with the one
+rule that resolves a store connection. A hook never imports an operator.
+"""

@@ -1,1 +1,1 @@
-
+"""Airflow sensors: the deferrable wait for a Defender incident version the store has not stored yet."""

@@ -17,7 +17,7 @@ from xops_provider.models.normalize import normalize_entity_value
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import tables as t
 from xops_provider.store.base import Repository, canonical_time, chunks, column_text, utc_now
-from xops_provider.stories.canonical import UnchangedDocuments, canonical_json
+from xops_provider.stories.canonical import canonical_json
 from xops_provider.stories.ports import IncidentVersion, StoryFailure
 from xops_provider.sync.ports import QuarantineEntry
 
@@ -129,9 +129,8 @@ class StoryQueue(Repository):
         """
         rows: dict[str, dict[str, Any]] = {}
         entities: dict[str, list[dict[str, Any]]] = {}
-        unchanged = isinstance(stories, UnchangedDocuments)
         for document in stories:
-            row = story_row(document, integration=integration, unchanged=unchanged)
+            row = story_row(document, integration=integration)
             rows[row["story_id"]] = row
             entities[row["story_id"]] = entity_rows(row["story_id"], document.get("entities") or [])
         st, se, raw = t.stories, t.story_entities, t.raw_incident_versions
@@ -184,20 +183,18 @@ def _story_quarantine(failure: StoryFailure) -> QuarantineEntry:
     )
 
 
-def story_row(document: dict[str, Any], *, integration: str, unchanged: bool = False) -> dict[str, Any]:
+def story_row(document: dict[str, Any], *, integration: str) -> dict[str, Any]:
     """The ``stories`` row of a document: its indexed columns, the JSON text and its digest.
 
     :param document: a story document.
     :param integration: the integration, unless the document names its own.
-    :param unchanged: the document is exactly as the producer built it (it came in
-        :class:`~xops_provider.stories.canonical.UnchangedDocuments`), so its remembered text is used.
     """
     if not isinstance(document, dict):
         raise ValueError(f"a story document must be an object, got {type(document).__name__}")
     missing = [key for key in _STORY_REQUIRED if document.get(key) in (None, "")]
     if missing:
         raise ValueError(f"story {document.get('story_id')!r} lacks {', '.join(missing)}")
-    encoded = canonical_json(document, unchanged=unchanged)
+    encoded = canonical_json(document)
     summary = document.get("summary") if isinstance(document.get("summary"), dict) else {}
     correlation = document.get("correlation") if isinstance(document.get("correlation"), dict) else {}
     alert_count = document.get("alert_count", summary.get("alert_count"))

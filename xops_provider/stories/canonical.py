@@ -40,9 +40,9 @@ _DECODER = msgspec.json.Decoder(float_hook=_refuse_float)
 class CanonicalDocument(dict[str, Any]):
     """A plain-JSON document that remembers its canonical text, as :func:`plain_copy` returns it.
 
-    :func:`canonical_json` returns the remembered text as it is for a document that comes in
-    :class:`UnchangedDocuments`, and otherwise only while the document still encodes to it: a
-    document changed after it was built is encoded (and checked) again, never saved stale.
+    :func:`canonical_json` returns the remembered text while the document still encodes to it (one
+    msgspec encoding, no decoding): a document changed after it was built is encoded and checked
+    again, never saved stale.
     """
 
     __slots__ = ("canonical",)
@@ -51,15 +51,6 @@ class CanonicalDocument(dict[str, Any]):
         super().__init__(document)
         #: ``canonical_json`` of the document when it was built, as UTF-8.
         self.canonical = canonical
-
-
-class UnchangedDocuments(list[dict[str, Any]]):
-    """Documents handed on exactly as :func:`plain_copy` returned them, untouched since.
-
-    :func:`~xops_provider.stories.producer.produce` hands each batch to the store in one, so that a
-    :class:`CanonicalDocument`'s remembered text is saved without being encoded a second time. Any
-    other document the store is given, a changed one included, is encoded and checked.
-    """
 
 
 def _reference_text(value: Any) -> bytes:
@@ -82,7 +73,7 @@ def _fast_copy(value: Any) -> tuple[Any, bytes] | None:
         return None
 
 
-def canonical_json(value: Any, *, unchanged: bool = False) -> bytes:
+def canonical_json(value: Any) -> bytes:
     """The canonical JSON text of a value, UTF-8 encoded.
 
     Exactly ``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()``,
@@ -94,13 +85,8 @@ def canonical_json(value: Any, *, unchanged: bool = False) -> bytes:
     for a list, would pass that test: such a document is saved as its JSON reading, not refused.)
 
     :param value: the value, usually a story document.
-    :param unchanged: the caller vouches that a :class:`CanonicalDocument` is exactly as
-        :func:`plain_copy` returned it (it came in :class:`UnchangedDocuments`): its text is returned
-        as it is.
     """
     if isinstance(value, CanonicalDocument):
-        if unchanged:
-            return value.canonical
         try:
             current = _SORTED.encode(value)
         except Exception:

@@ -96,9 +96,5 @@ class StoryRepository(Protocol):
     ) -> None:
         """Upsert story documents with their indexed columns and entity index, quarantine the failures,
         and mark the versions produced, all in one transaction: a crash can neither lose a failure's
-        reason nor mark its versions without it.
-
-        The producer passes its documents as :class:`~xops_provider.stories.canonical.UnchangedDocuments`,
-        exactly as ``build_story`` returned them: each one's remembered canonical text can be saved as
-        it is."""
+        reason nor mark its versions without it."""
         ...

@@ -18,7 +18,7 @@ from typing import Any
 
 from xops_provider.models.incident import blank_to_none
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.stories.canonical import UnchangedDocuments, plain_copy
+from xops_provider.stories.canonical import plain_copy
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
 from xops_provider.stories.entities import alert_evidence, extract_entities, kind_of, verdict_of
 from xops_provider.stories.errors import StoryInputError
@@ -557,9 +557,7 @@ def _produce_batch(
         )
     progressed = bool(version_ids - marked)
     marked |= version_ids
-    # Nothing touches a document between build_story and the store, which may therefore save the
-    # canonical text the build encoded instead of encoding it again.
-    ordered = UnchangedDocuments(stories[key] for key in sorted(stories))
+    ordered = [stories[key] for key in sorted(stories)]
     repo.save_stories(
         integration=integration,
         stories=ordered,

@@ -170,15 +170,8 @@ class DefenderIncidentTrigger(_ProbeTrigger):
 
     The event's payload holds counts and the watermark only: ``{"status": "found" | "idle" |
     "error", "unseen", "checked", "watermark"}`` (``"message"`` too for an error, with no secret in
-    it). ``idle`` means ``end_time`` passed with nothing new.
+    it). ``idle`` means ``end_time`` passed with nothing new. Other arguments as :class:`_ProbeTrigger`.
 
-    :param integration: the integration whose watermark and stored incidents are compared.
-    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param xops_store_conn_id: the ``xops_store`` connection.
-    :param poll_interval: seconds between two checks.
-    :param lookback_seconds: the window before the integration's first sync.
-    :param overlap_seconds: how far below the watermark to look.
-    :param top: the check's page size (``$top``).
     :param end_time: epoch seconds after which the trigger reports ``idle`` and ends; ``None`` waits
         until something is found.
     """
@@ -227,14 +220,7 @@ class DefenderIncidentEventTrigger(_ProbeTrigger, BaseEventTrigger):
     the triggerer polls, and each event queues one run of the DAGs scheduled on the asset. Versions
     already announced are not announced again while the ingest catches up (kept in memory: after a
     triggerer restart at most one extra run is queued, and the ingest's dedup makes it harmless).
-
-    :param integration: the integration whose watermark and stored incidents are compared.
-    :param ms_tenant_conn_id: the ``ms_tenant`` connection.
-    :param xops_store_conn_id: the ``xops_store`` connection.
-    :param poll_interval: seconds between two checks.
-    :param lookback_seconds: the window before the integration's first sync.
-    :param overlap_seconds: how far below the watermark to look.
-    :param top: the check's page size (``$top``).
+    Arguments as :class:`_ProbeTrigger`.
     """
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
