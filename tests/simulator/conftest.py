@@ -147,3 +147,84 @@ def app_token(simulator: SimulatorProcess, client_id: str, certificate: tuple[st
     )
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
+
+
+HUNTING = "/v1.0/security/runHuntingQuery"
+ALERTS = "/v1.0/security/alerts_v2"
+CATO = "/api/v1/graphql2"
+EVENTS_FEED = (
+    "query eventsFeed($accountIDs: [ID!], $marker: String, $filters: [EventFeedFieldFilterInput!]) "
+    "{ eventsFeed(accountIDs: $accountIDs, marker: $marker, filters: $filters) "
+    "{ marker fetchedCount accounts { id records { time fieldsMap } } } }"
+)
+
+
+def hunt(graph: Graph, query: str) -> requests.Response:
+    """``runHuntingQuery`` with ``query``.
+
+    :param graph: the Graph session.
+    :param query: the KQL.
+    """
+    return graph.post(HUNTING, {"Query": query})
+
+
+def hunt_rows(graph: Graph, query: str) -> list[dict[str, Any]]:
+    """The ``results`` of a query that must succeed."""
+    response = hunt(graph, query)
+    assert response.status_code == 200, response.text
+    return response.json()["results"]
+
+
+def kql_string(value: str) -> str:
+    """A KQL string literal for ``value``, escaped as the contract says."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Cato:
+    """A caller of the simulated Cato GraphQL feed.
+
+    :param simulator: the running simulator.
+    :param api_key: the ``x-api-key`` to send; the simulator's when omitted.
+    """
+
+    def __init__(self, simulator: SimulatorProcess, api_key: str | None = None) -> None:
+        self.url = simulator.cato["endpoint"] + CATO
+        self.account_id = simulator.cato["account_id"]
+        self.session = VerifyingSession(str(simulator.ca_path))
+        self.api_key = simulator.cato["api_key"] if api_key is None else api_key
+
+    def call(
+        self, *, marker: str | None = "", account_ids: list[str] | None = None, **variables: Any
+    ) -> dict[str, Any]:
+        headers = {"x-api-key": self.api_key} if self.api_key else {}
+        body = {
+            "query": EVENTS_FEED,
+            "variables": {"accountIDs": account_ids or [self.account_id], "marker": marker, **variables},
+        }
+        response = self.session.post(self.url, json=body, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def page(self, marker: str | None = "", **variables: Any) -> dict[str, Any]:
+        """One ``eventsFeed`` page that must succeed."""
+        body = self.call(marker=marker, **variables)
+        assert "errors" not in body, body
+        return body["data"]["eventsFeed"]
+
+    def walk(self, marker: str = "", **variables: Any) -> tuple[list[list[dict[str, Any]]], str]:
+        """Every page until caught up: the pages' records and the final marker."""
+        pages = []
+        while True:
+            feed = self.page(marker, **variables)
+            if feed["fetchedCount"] == 0:
+                assert feed["marker"] == marker or not marker
+                return pages, feed["marker"]
+            assert feed["fetchedCount"] == len(feed["accounts"][0]["records"])
+            pages.append(feed["accounts"][0]["records"])
+            marker = feed["marker"]
+
+
+@pytest.fixture
+def cato(simulator: SimulatorProcess) -> Cato:
+    """The simulator's Cato feed, with its API key."""
+    return Cato(simulator)

@@ -13,6 +13,7 @@ import pytest
 from tests.simulator.conftest import INCIDENTS, Graph, fresh_token
 from xops_provider.cli import main
 from xops_provider.simulator import CLIENT_ID, TENANT_ID
+from xops_provider.simulator.constants import CATO_ACCOUNT_ID
 from xops_provider.simulator.process import SimulatorProcess, SimulatorStartError
 
 EXPORT_PREFIX = "export AIRFLOW_CONN_MS_TENANT_DEFAULT='"
@@ -34,9 +35,20 @@ class TestHandOff:
     def test_files(self, served):
         assert stat.S_IMODE((served.state_dir / "connection.json").stat().st_mode) == 0o600
         assert stat.S_IMODE((served.state_dir / "client-secret").stat().st_mode) == 0o600
+        assert stat.S_IMODE((served.state_dir / "cato.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE((served.state_dir / "cato-api-key").stat().st_mode) == 0o600
         assert (served.state_dir / "ca.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
         ready = json.loads((served.state_dir / "ready").read_text())
         assert ready["base_url"] == served.base_url
+
+    def test_cato_hand_off(self, served):
+        cato = served.cato
+        assert (cato["endpoint"], cato["account_id"], cato["verify"]) == (
+            served.base_url,
+            CATO_ACCOUNT_ID,
+            str(served.ca_path),
+        )
+        assert _digest(cato["api_key"]) == _digest((served.state_dir / "cato-api-key").read_text().strip())
 
     def test_connection_shape(self, served):
         connection = served.connection

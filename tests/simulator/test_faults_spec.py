@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from xops_provider.simulator.faults import (
+    HUNTING_QUOTA,
     FaultInjector,
     FaultSpec,
     FaultSpecError,
@@ -36,6 +37,19 @@ class TestFaultSpec:
             pytest.param("quota=1000/h", FaultSpec(quota=Quota(limit=1000, unit="h")), id="quota-h"),
             pytest.param("quota = 7 / MIN", FaultSpec(quota=Quota(limit=7, unit="min")), id="quota-spaces"),
             pytest.param(" 429 = 1 , ", FaultSpec(throttle=Trigger(rate=1.0)), id="spaces"),
+            pytest.param(
+                "hunting_quota=10/s", FaultSpec(hunting_quota=Quota(limit=10, unit="s")), id="hunting-quota"
+            ),
+            pytest.param("hunting_quota=OFF", FaultSpec(hunting_quota=None), id="hunting-quota-off"),
+            pytest.param("hunting_429=2x", FaultSpec(hunting_throttle=Trigger(count=2)), id="hunting-429"),
+            pytest.param(
+                "hunting_400=50%", FaultSpec(hunting_bad_request=Trigger(rate=0.5)), id="hunting-400"
+            ),
+            pytest.param("cato_error=3x", FaultSpec(cato_error=Trigger(count=3)), id="cato-error"),
+            pytest.param(
+                "cato_quota=100/min", FaultSpec(cato_quota=Quota(limit=100, unit="min")), id="cato-quota"
+            ),
+            pytest.param("cato_page=50", FaultSpec(cato_page=50), id="cato-page"),
             pytest.param("", FaultSpec(), id="empty"),
         ],
     )
@@ -57,17 +71,39 @@ class TestFaultSpec:
             pytest.param("quota=5", "quota needs N/s, N/min or N/h", id="quota-no-period"),
             pytest.param("quota=-5/s", "quota needs N/s, N/min or N/h", id="quota-negative"),
             pytest.param("quota=1.5/s", "quota needs N/s, N/min or N/h", id="quota-fraction"),
+            pytest.param("hunting_quota=45", "quota needs N/s, N/min or N/h", id="hunting-quota-no-period"),
+            pytest.param("cato_quota=off", "quota needs N/s, N/min or N/h", id="cato-quota-off"),
+            pytest.param("cato_page=0", r"within \[1, 3000\]", id="cato-page-zero"),
+            pytest.param("cato_page=3001", r"within \[1, 3000\]", id="cato-page-too-big"),
+            pytest.param("cato_error=2", r"within \[0, 1\]", id="cato-error-count-needs-x"),
         ],
     )
     def test_refused(self, text, match):
         with pytest.raises(FaultSpecError, match=match):
             FaultSpec.parse(text)
 
-    def test_round_trips_through_its_text(self):
-        spec = FaultSpec.parse(
-            "429=0.25,503=3x,retry_after=0.2,quota=150/min,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9"
-        )
+    @pytest.mark.parametrize(
+        "text",
+        [
+            pytest.param(
+                "429=0.25,503=3x,retry_after=0.2,quota=150/min,expand500=4,slow=150ms,truncate=0.5,skip_ceiling=9",
+                id="graph",
+            ),
+            pytest.param(
+                "hunting_quota=off,hunting_429=0.5,hunting_400=2x,cato_error=1x,cato_quota=5/s,cato_page=10",
+                id="correlation",
+            ),
+        ],
+    )
+    def test_round_trips_through_its_text(self, text):
+        spec = FaultSpec.parse(text)
         assert FaultSpec.parse(str(spec)) == spec
+
+    def test_hunting_quota_is_on_by_default_and_not_written(self):
+        assert FaultSpec().hunting_quota == HUNTING_QUOTA == Quota(limit=45, unit="min")
+        assert str(FaultSpec()) == ""
+        assert FaultSpec().as_dict()["hunting_quota"] == "45/min"
+        assert str(FaultSpec.parse("hunting_quota=off")) == "hunting_quota=off"
 
     def test_quota_period(self):
         assert [Quota.parse(text).period for text in ("5/s", "150/min", "1000/h")] == [1, 60, 3600]

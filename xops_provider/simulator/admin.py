@@ -7,6 +7,8 @@ from typing import Any
 
 import requests
 
+from xops_provider.simulator.admin_correlation import CorrelationAdmin
+
 
 class SimulatorAdminError(RuntimeError):
     """The admin API refused a request.
@@ -21,7 +23,7 @@ class SimulatorAdminError(RuntimeError):
         self.detail = detail
 
 
-class SimulatorAdmin:
+class SimulatorAdmin(CorrelationAdmin):
     """Drive a running simulator.
 
     ``verify`` is passed on every request because ``REQUESTS_CA_BUNDLE`` would otherwise override a
@@ -41,11 +43,12 @@ class SimulatorAdmin:
     def close(self) -> None:
         self._session.close()
 
-    def _call(self, method: str, path: str, *, json: Any = None) -> Any:
+    def _call(self, method: str, path: str, *, json: Any = None, params: Any = None) -> Any:
         response = self._session.request(
             method,
             f"{self.base_url}/_admin{path}",
             json=json,
+            params=params,
             verify=self.ca_path,
             timeout=self.timeout,
         )

@@ -50,11 +50,11 @@ class FaultsRequest(BaseModel):
         default="",
         description=(
             "Comma-separated `name=value` items: `429`, `503`, `retry_after`, `quota`, `expand500`, "
-            "`slow`, `truncate`, `skip_ceiling`, `token_lifetime`. `quota=N/s|N/min|N/h` admits at "
-            "most N Graph requests per app (the token's client id) in any sliding window of that "
-            "period, and answers 429 with `Retry-After` (seconds until one would be admitted) over it."
+            "`slow`, `truncate`, `skip_ceiling`, `token_lifetime`, `hunting_quota` (default `45/min`, "
+            "`off` for none), `hunting_429`, `hunting_400`, `cato_error`, `cato_quota`, `cato_page`; "
+            "quotas are sliding windows answering 429 with `Retry-After`. See docs/simulator.md."
         ),
-        examples=["429=0.3,retry_after=0.2,slow=200ms", "quota=150/min"],
+        examples=["429=0.3,retry_after=0.2,slow=200ms", "quota=150/min", "hunting_quota=off,cato_page=50"],
     )
 
 

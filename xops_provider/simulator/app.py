@@ -1,4 +1,4 @@
-"""The simulator's ASGI application: identity, Graph and the admin API on one port."""
+"""The simulator's ASGI application: identity, Graph, the Cato feed and the admin API on one port."""
 
 from __future__ import annotations
 
@@ -166,12 +166,15 @@ def create_app(state: SimulatorState) -> FastAPI:
 
     :param state: what the simulator serves.
     """
-    from xops_provider.simulator import admin_api, identity
-    from xops_provider.simulator.graph import incidents
+    from xops_provider.simulator import admin_api, admin_telemetry, cato, identity
+    from xops_provider.simulator.graph import alerts_v2, hunting, incidents
 
     app = FastAPI(
         title="xops Defender simulator",
-        summary="Entra ID and Microsoft Graph security incidents, simulated over loopback HTTPS.",
+        summary=(
+            "Entra ID, Microsoft Graph security incidents, alerts_v2 and advanced hunting, and Cato's "
+            "events feed, simulated over loopback HTTPS."
+        ),
         description=(
             "Stands in for Microsoft's cloud in tests, benchmarks and demos. The `/_admin/` API controls "
             "the simulated tenant; it is unauthenticated and meant for loopback only. See docs/simulator.md."
@@ -184,7 +187,11 @@ def create_app(state: SimulatorState) -> FastAPI:
     app.state.sim = state
     app.include_router(identity.router)
     app.include_router(incidents.router)
+    app.include_router(alerts_v2.router)
+    app.include_router(hunting.router)
+    app.include_router(cato.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_telemetry.router)
     app.add_exception_handler(GraphError, graph_error_handler)
     app.add_exception_handler(StarletteHTTPException, _not_found)
     app.add_middleware(Envelope, state=state, routes=app.router.routes)

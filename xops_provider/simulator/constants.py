@@ -11,14 +11,17 @@ GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
 
 READ_ROLE = "SecurityIncident.Read.All"
 WRITE_ROLE = "SecurityIncident.ReadWrite.All"
+#: ``GET /security/alerts_v2`` needs one of these.
+ALERT_ROLES = ("SecurityAlert.Read.All", "SecurityAlert.ReadWrite.All")
+#: ``POST /security/runHuntingQuery`` needs this.
+HUNTING_ROLE = "ThreatHunting.Read.All"
 #: What the connector's app registration is consented to unless a test says otherwise.
-DEFAULT_ROLES: tuple[str, ...] = (
-    READ_ROLE,
-    WRITE_ROLE,
-    "SecurityAlert.Read.All",
-    "ThreatHunting.Read.All",
-)
+DEFAULT_ROLES: tuple[str, ...] = (READ_ROLE, WRITE_ROLE, ALERT_ROLES[0], HUNTING_ROLE)
 #: Entra's usual ``expires_in`` for an app-only token.
 DEFAULT_TOKEN_LIFETIME = 3599
 #: Graph's page size ceiling for ``/security/incidents``.
 MAX_TOP = 50
+#: Graph's page size ceiling (and default) for ``/security/alerts_v2``.
+ALERTS_MAX_TOP = 2000
+#: The simulated Cato account, the only one its API key reaches.
+CATO_ACCOUNT_ID = "4172"

@@ -2,35 +2,58 @@
 
 Syntax: comma-separated ``name=value`` items, e.g. ``429=0.3,503=0.1,expand500=20,slow=200ms``.
 
-=================  ==========================================================================
-``429=R``          answer 429 ``TooManyRequests`` with ``Retry-After``; ``R`` is a rate in
-                   ``[0, 1]`` (``0.3`` or ``30%``), or ``Nx`` for exactly the next N requests.
-``503=R``          the same with 503 ``ServiceUnavailable``.
-``retry_after=S``  the ``Retry-After`` seconds sent with 429/503 (fractional allowed; default 1).
-``quota=N/P``      at most N Graph requests per app (the token's client id) in any sliding window
-                   of one period ``P`` (``s``, ``min`` or ``h``), as Graph's ``150/min``; over it,
-                   429 with ``Retry-After`` until a request would be admitted.
-``expand500=N``    500 on a ``$expand=alerts`` page when any incident on it has more than N alerts.
-``slow=D``         delay every Graph answer by ``D`` (``200ms``, ``1.5s``, or bare seconds).
-``truncate=R``     cut a successful JSON body short (rate or ``Nx``, as above).
-``skip_ceiling=N`` answer 400 when ``$skip + $top`` exceeds N, as Graph's legacy alerts API does.
-``token_lifetime=S``  the ``expires_in`` of newly issued tokens, in seconds.
-=================  ==========================================================================
+=====================  ======================================================================
+``429=R``              answer 429 ``TooManyRequests`` with ``Retry-After``; ``R`` is a rate in
+                       ``[0, 1]`` (``0.3`` or ``30%``), or ``Nx`` for exactly the next N requests.
+``503=R``              the same with 503 ``ServiceUnavailable``.
+``retry_after=S``      the ``Retry-After`` seconds sent with 429/503 (fractional allowed; default 1).
+``quota=N/P``          at most N Graph requests per app (the token's client id) in any sliding
+                       window of one period ``P`` (``s``, ``min`` or ``h``), as Graph's
+                       ``150/min``; over it, 429 with ``Retry-After`` until one would be admitted.
+``expand500=N``        500 on a ``$expand=alerts`` page when any incident on it has more than N alerts.
+``slow=D``             delay every Graph answer by ``D`` (``200ms``, ``1.5s``, or bare seconds).
+``truncate=R``         cut a successful JSON body short (rate or ``Nx``, as above).
+``skip_ceiling=N``     answer 400 when ``$skip + $top`` exceeds N, as Graph's legacy alerts API does.
+``token_lifetime=S``   the ``expires_in`` of newly issued tokens, in seconds.
+``hunting_quota=N/P``  ``runHuntingQuery`` calls per app and tenant, sliding window; default
+                       ``45/min`` (Defender's own), ``off`` for none.
+``hunting_429=R``      ``runHuntingQuery`` answers 429 (rate or ``Nx``), before its quota.
+``hunting_400=R``      ``runHuntingQuery`` answers 400 ``BadRequest`` (rate or ``Nx``).
+``cato_error=R``       the Cato ``eventsFeed`` answers a GraphQL error (rate or ``Nx``).
+``cato_quota=N/P``     ``eventsFeed`` calls per API key, sliding window; none by default.
+``cato_page=N``        records per ``eventsFeed`` page, 1 to 3000 (default 3000).
+=====================  ======================================================================
 
-Faults touch Graph paths (``/v1.0/...``) only: never the identity endpoints nor ``/_admin/``.
+Graph faults touch Graph paths (``/v1.0/...``) only: never the identity endpoints, ``/_admin/``
+or the Cato feed, which has its own.
 """
 
 from __future__ import annotations
 
-import math
 import random
 import re
-import threading
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+from xops_provider.simulator.quota import Quota, QuotaWindow, retry_after_header
+
+__all__ = [
+    "CATO_MAX_PAGE",
+    "HUNTING_QUOTA",
+    "FaultInjector",
+    "FaultSpec",
+    "FaultSpecError",
+    "Quota",
+    "QuotaWindow",
+    "Trigger",
+    "retry_after_header",
+]
+
+#: Defender's advanced hunting API: 45 calls a minute per tenant.
+HUNTING_QUOTA = Quota(limit=45, unit="min")
+#: The most records Cato's ``eventsFeed`` returns in one page.
+CATO_MAX_PAGE = 3000
 
 
 class FaultSpecError(ValueError):
@@ -97,108 +120,72 @@ def _non_negative_int(name: str, text: str) -> int:
     return value
 
 
-_QUOTA = re.compile(r"^(?P<limit>\d+)\s*/\s*(?P<unit>s|min|h)$")
-_PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+def _quota(text: str) -> Quota:
+    try:
+        return Quota.parse(text)
+    except ValueError as err:
+        raise FaultSpecError(str(err)) from None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Quota:
-    """A request quota per app: at most ``limit`` requests in any window of one ``unit``.
-
-    :param limit: requests admitted per window, at least 1.
-    :param unit: the window: ``s``, ``min`` or ``h``.
-    """
-
-    limit: int
-    unit: str
-
-    @classmethod
-    def parse(cls, text: str) -> Quota:
-        """Read ``150/min``, ``5/s`` or ``1000/h``.
-
-        :param text: the value after ``quota=``.
-        """
-        match = _QUOTA.match(text.strip().lower())
-        if not match:
-            raise FaultSpecError(f"quota needs N/s, N/min or N/h (e.g. 150/min), got {text.strip()!r}")
-        limit = int(match["limit"])
-        if limit < 1:
-            raise FaultSpecError(f"a quota must admit at least 1 request per period, got {text.strip()!r}")
-        return cls(limit=limit, unit=match["unit"])
-
-    @property
-    def period(self) -> float:
-        """The window's length in seconds."""
-        return _PERIODS[self.unit]
-
-    def __str__(self) -> str:
-        return f"{self.limit}/{self.unit}"
+def _optional_quota(text: str) -> Quota | None:
+    return None if text.strip().lower() == "off" else _quota(text)
 
 
-class QuotaWindow:
-    """Admission under a :class:`Quota`, kept per app as a sliding window log.
-
-    A sliding log rather than a token bucket: a bucket of capacity N refilled at N per period
-    admits up to 2N in some windows (a full bucket, then its refill), which a benchmark would
-    read as Graph being twice as generous as it is. The log admits at most N in every window,
-    closer to how Graph counts, and still lets a client that waits out ``Retry-After`` sustain N
-    per period: the wait ends exactly when its oldest admission leaves the window. Refusals are
-    not logged, so a client that retries too early only loses its own time.
-
-    :param quota: the quota.
-    :param clock: monotonic seconds; replaceable in tests.
-    """
-
-    def __init__(self, quota: Quota, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self.quota = quota
-        self._clock = clock
-        self._admitted: dict[str, deque[float]] = {}
-        # Handlers run on one event loop today, but the check and the record must stay one step
-        # even if a handler ever runs in uvicorn's thread pool.
-        self._lock = threading.Lock()
-
-    def admit(self, app: str) -> float | None:
-        """Admit one request of ``app`` and count it, or say how long until one would be admitted.
-
-        :param app: the caller's client id.
-        :returns: ``None`` when admitted; otherwise the seconds to wait, in ``(0, period]``.
-        """
-        period = self.quota.period
-        with self._lock:
-            now = self._clock()
-            log = self._admitted.setdefault(app, deque())
-            while log and log[0] <= now - period:
-                log.popleft()
-            if len(log) < self.quota.limit:
-                log.append(now)
-                return None
-            return min(period, log[0] + period - now)
+def _lifetime(text: str) -> int:
+    lifetime = _non_negative_int("token_lifetime", text)
+    if lifetime < 1:
+        raise FaultSpecError("token_lifetime must be at least 1 second")
+    return lifetime
 
 
-def retry_after_header(seconds: float) -> str:
-    """``Retry-After`` for a wait of ``seconds``: fractional, as Graph sometimes sends (``2.128``).
+def _cato_page(text: str) -> int:
+    size = _non_negative_int("cato_page", text)
+    if not 1 <= size <= CATO_MAX_PAGE:
+        raise FaultSpecError(f"cato_page must be within [1, {CATO_MAX_PAGE}], got {size}")
+    return size
 
-    Rounded up to the millisecond, so a client that waits exactly this long is not early.
 
-    :param seconds: the wait.
-    """
-    millis = max(1, math.ceil(seconds * 1000))
-    return f"{millis / 1000:.3f}".rstrip("0").rstrip(".")
+# Item name -> (FaultSpec field, parser). The order is the order ``str()`` writes them in.
+_ITEMS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "429": ("throttle", Trigger.parse),
+    "503": ("unavailable", Trigger.parse),
+    "retry_after": ("retry_after", _duration),
+    "quota": ("quota", _quota),
+    "expand500": ("expand500", lambda text: _non_negative_int("expand500", text)),
+    "slow": ("slow", _duration),
+    "truncate": ("truncate", Trigger.parse),
+    "skip_ceiling": ("skip_ceiling", lambda text: _non_negative_int("skip_ceiling", text)),
+    "token_lifetime": ("token_lifetime", _lifetime),
+    "hunting_quota": ("hunting_quota", _optional_quota),
+    "hunting_429": ("hunting_throttle", Trigger.parse),
+    "hunting_400": ("hunting_bad_request", Trigger.parse),
+    "cato_error": ("cato_error", Trigger.parse),
+    "cato_quota": ("cato_quota", _quota),
+    "cato_page": ("cato_page", _cato_page),
+}
+#: The dice a :class:`FaultInjector` rolls, by :class:`FaultSpec` field.
+_DICE = ("throttle", "unavailable", "truncate", "hunting_throttle", "hunting_bad_request", "cato_error")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultSpec:
-    """The configured faults; the default injects nothing.
+    """The configured faults; the default injects nothing beyond hunting's own quota.
 
     :param throttle: when to answer 429.
     :param unavailable: when to answer 503.
     :param retry_after: ``Retry-After`` seconds for the dice's 429 and 503.
-    :param quota: requests per app per period; ``None`` for no quota.
+    :param quota: Graph requests per app per period; ``None`` for no quota.
     :param expand500: alert count above which ``$expand=alerts`` pages fail with 500.
     :param slow: seconds added before every Graph answer.
     :param truncate: when to cut a successful body short.
     :param skip_ceiling: largest accepted ``$skip + $top``.
     :param token_lifetime: ``expires_in`` for new tokens.
+    :param hunting_quota: ``runHuntingQuery`` calls per app and tenant per period; ``None`` for none.
+    :param hunting_throttle: when ``runHuntingQuery`` answers 429.
+    :param hunting_bad_request: when ``runHuntingQuery`` answers 400.
+    :param cato_error: when ``eventsFeed`` answers a GraphQL error.
+    :param cato_quota: ``eventsFeed`` calls per API key per period; ``None`` for none.
+    :param cato_page: records per ``eventsFeed`` page.
     """
 
     throttle: Trigger = field(default_factory=Trigger)
@@ -210,6 +197,12 @@ class FaultSpec:
     truncate: Trigger = field(default_factory=Trigger)
     skip_ceiling: int | None = None
     token_lifetime: int | None = None
+    hunting_quota: Quota | None = HUNTING_QUOTA
+    hunting_throttle: Trigger = field(default_factory=Trigger)
+    hunting_bad_request: Trigger = field(default_factory=Trigger)
+    cato_error: Trigger = field(default_factory=Trigger)
+    cato_quota: Quota | None = None
+    cato_page: int = CATO_MAX_PAGE
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
@@ -225,68 +218,45 @@ class FaultSpec:
             name, value = name.strip().lower(), value.strip()
             if not sep or not value:
                 raise FaultSpecError(f"expected name=value, got {item.strip()!r}")
-            if name == "429":
-                spec = replace(spec, throttle=Trigger.parse(value))
-            elif name == "503":
-                spec = replace(spec, unavailable=Trigger.parse(value))
-            elif name == "truncate":
-                spec = replace(spec, truncate=Trigger.parse(value))
-            elif name == "retry_after":
-                spec = replace(spec, retry_after=_duration(value))
-            elif name == "quota":
-                spec = replace(spec, quota=Quota.parse(value))
-            elif name == "slow":
-                spec = replace(spec, slow=_duration(value))
-            elif name == "expand500":
-                spec = replace(spec, expand500=_non_negative_int(name, value))
-            elif name == "skip_ceiling":
-                spec = replace(spec, skip_ceiling=_non_negative_int(name, value))
-            elif name == "token_lifetime":
-                lifetime = _non_negative_int(name, value)
-                if lifetime < 1:
-                    raise FaultSpecError("token_lifetime must be at least 1 second")
-                spec = replace(spec, token_lifetime=lifetime)
-            else:
-                raise FaultSpecError(
-                    f"unknown fault {name!r}; known: 429, 503, retry_after, quota, expand500, slow, "
-                    "truncate, skip_ceiling, token_lifetime"
-                )
+            if name not in _ITEMS:
+                raise FaultSpecError(f"unknown fault {name!r}; known: {', '.join(_ITEMS)}")
+            attribute, parser = _ITEMS[name]
+            spec = replace(spec, **{attribute: parser(value)})
         return spec
 
     def __str__(self) -> str:
+        default = FaultSpec()
         items: list[str] = []
-        if self.throttle.active:
-            items.append(f"429={self.throttle}")
-        if self.unavailable.active:
-            items.append(f"503={self.unavailable}")
-        if self.throttle.active or self.unavailable.active:
-            items.append(f"retry_after={self.retry_after:g}")
-        if self.quota is not None:
-            items.append(f"quota={self.quota}")
-        if self.expand500 is not None:
-            items.append(f"expand500={self.expand500}")
-        if self.slow:
-            items.append(f"slow={self.slow * 1000:g}ms")
-        if self.truncate.active:
-            items.append(f"truncate={self.truncate}")
-        if self.skip_ceiling is not None:
-            items.append(f"skip_ceiling={self.skip_ceiling}")
-        if self.token_lifetime is not None:
-            items.append(f"token_lifetime={self.token_lifetime}")
+        for name, (attribute, _) in _ITEMS.items():
+            value = getattr(self, attribute)
+            if name == "retry_after":
+                # Written whenever a dice's 429 or 503 would send it.
+                if any(getattr(self, a).active for a in ("throttle", "unavailable", "hunting_throttle")):
+                    items.append(f"retry_after={value:g}")
+            elif name == "slow":
+                if value:
+                    items.append(f"slow={value * 1000:g}ms")
+            elif isinstance(value, Trigger):
+                if value.active:
+                    items.append(f"{name}={value}")
+            elif value != getattr(default, attribute):
+                items.append(f"{name}={'off' if value is None else value}")
         return ",".join(items)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("throttle", "unavailable", "truncate"):
+        for name in _DICE:
             data[name] = str(getattr(self, name))
-        data["quota"] = None if self.quota is None else str(self.quota)
+        for name in ("quota", "hunting_quota", "cato_quota"):
+            value = getattr(self, name)
+            data[name] = None if value is None else str(value)
         data["spec"] = str(self)
         return data
 
 
 class FaultInjector:
-    """Rolls the seeded dice for each Graph request, so a run with the same seed and the same
-    request sequence fails at the same places.
+    """Rolls the seeded dice for each request, so a run with the same seed and the same request
+    sequence fails at the same places; keeps the quotas' windows.
 
     :param spec: the faults to inject.
     :param seed: the random seed.
@@ -297,32 +267,46 @@ class FaultInjector:
         self.configure(spec=spec)
 
     def configure(self, *, spec: FaultSpec) -> None:
-        """Replace the faults and restart the dice from the seed.
+        """Replace the faults and restart the dice from the seed and the quotas from empty windows.
 
         :param spec: the new faults.
         """
         self.spec = spec
         self._random = random.Random(self._seed)
-        self._remaining = {
-            "throttle": spec.throttle.count,
-            "unavailable": spec.unavailable.count,
-            "truncate": spec.truncate.count,
-        }
-        # A fresh window: setting faults lifts whatever an earlier quota had counted.
+        self._remaining = {name: getattr(spec, name).count for name in _DICE}
+        # Fresh windows: setting faults lifts whatever an earlier quota had counted.
         self.quota = None if spec.quota is None else QuotaWindow(spec.quota)
+        self.hunting_quota = None if spec.hunting_quota is None else QuotaWindow(spec.hunting_quota)
+        self.cato_quota = None if spec.cato_quota is None else QuotaWindow(spec.cato_quota)
 
     def admit(self, app: str) -> float | None:
-        """Count one request of ``app`` against the quota, if there is one.
+        """Count one Graph request of ``app`` against the quota, if there is one.
 
         :param app: the caller's client id.
         :returns: ``None`` when admitted; otherwise the seconds until a request would be.
         """
         return None if self.quota is None else self.quota.admit(app)
 
-    def fires(self, name: str) -> bool:
-        """Whether the fault ``name`` (``throttle``, ``unavailable`` or ``truncate``) hits now.
+    def admit_hunting(self, key: str) -> float | None:
+        """Count one ``runHuntingQuery`` call against hunting's quota, if there is one.
 
-        :param name: the fault.
+        :param key: the app and tenant charged.
+        :returns: ``None`` when admitted; otherwise the seconds until a call would be.
+        """
+        return None if self.hunting_quota is None else self.hunting_quota.admit(key)
+
+    def admit_cato(self, key: str) -> float | None:
+        """Count one ``eventsFeed`` call against Cato's quota, if there is one.
+
+        :param key: the API key's account.
+        :returns: ``None`` when admitted; otherwise the seconds until a call would be.
+        """
+        return None if self.cato_quota is None else self.cato_quota.admit(key)
+
+    def fires(self, name: str) -> bool:
+        """Whether the fault ``name`` (a :class:`Trigger` field of the spec) hits now.
+
+        :param name: the fault, e.g. ``throttle`` or ``cato_error``.
         """
         if self._remaining[name] > 0:
             self._remaining[name] -= 1

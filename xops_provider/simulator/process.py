@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from xops_provider.simulator.admin import SimulatorAdmin
-from xops_provider.simulator.server import CONNECTION_FILE, READY_FILE
+from xops_provider.simulator.server import CATO_FILE, CONNECTION_FILE, READY_FILE
 
 LOG_FILE = "serve.log"
 OUT_FILE = "serve.out"
@@ -38,6 +38,8 @@ class SimulatorProcess:
     :param connection: the ``ms_tenant`` connection as a dict (holds the secret: never log it).
     :param connection_json: the same, as the JSON for ``AIRFLOW_CONN_MS_TENANT_DEFAULT``.
     :param admin: a client for its admin API.
+    :param cato: the Cato feed's ``endpoint``, ``api_key``, ``account_id`` and ``verify`` (holds the
+        key: never log it).
     """
 
     process: subprocess.Popen[bytes]
@@ -47,6 +49,7 @@ class SimulatorProcess:
     connection: dict[str, Any] = field(repr=False)
     connection_json: str = field(repr=False)
     admin: SimulatorAdmin = field(repr=False)
+    cato: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def tenant_id(self) -> str:
@@ -121,6 +124,7 @@ class SimulatorProcess:
             connection=json.loads(connection_json),
             connection_json=connection_json,
             admin=SimulatorAdmin(base_url=ready["base_url"], ca_path=ready["ca_path"]),
+            cato=json.loads((state_dir / CATO_FILE).read_text()),
         )
 
     @staticmethod

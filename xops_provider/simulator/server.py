@@ -1,8 +1,9 @@
 """``xops simulator serve``: the TLS server, its state directory and the hand-off files.
 
 The state directory receives ``ca.pem``, ``connection.json`` (mode 0600, the ``ms_tenant``
-connection ready to use) and, last, ``ready`` (JSON with the URL and pid) once the server accepts
-connections. A parent process waits for ``ready``; it is removed again on shutdown.
+connection ready to use), ``cato.json`` (mode 0600, the Cato feed's endpoint, API key and account)
+and, last, ``ready`` (JSON with the URL and pid) once the server accepts connections. A parent
+process waits for ``ready``; it is removed again on shutdown.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import uvicorn
 
 from xops_provider.simulator.app import create_app
-from xops_provider.simulator.constants import CLIENT_ID, TENANT_ID
+from xops_provider.simulator.constants import CATO_ACCOUNT_ID, CLIENT_ID, TENANT_ID
 from xops_provider.simulator.faults import FaultSpec
 from xops_provider.simulator.state import SimulatorState
 from xops_provider.simulator.tls import ensure_tls
@@ -29,6 +30,8 @@ from xops_provider.simulator.tls import ensure_tls
 READY_FILE = "ready"
 CONNECTION_FILE = "connection.json"
 SECRET_FILE = "client-secret"
+CATO_KEY_FILE = "cato-api-key"
+CATO_FILE = "cato.json"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -78,6 +81,29 @@ def client_secret(state_dir: Path) -> str:
     secret = secrets.token_urlsafe(30)[:40].replace("-", "~", 1)
     _write_atomic(path, secret)
     return secret
+
+
+def cato_api_key(state_dir: Path) -> str:
+    """The Cato API key for this state directory, created on first use.
+
+    :param state_dir: the state directory.
+    """
+    path = state_dir / CATO_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(20)
+    _write_atomic(path, key)
+    return key
+
+
+def cato_connection(*, base_url: str, api_key: str, ca_path: Path) -> dict[str, Any]:
+    """How to reach the simulated Cato feed (its GraphQL URL is ``endpoint`` + ``/api/v1/graphql2``).
+
+    :param base_url: ``https://host:port``.
+    :param api_key: the ``x-api-key`` it accepts.
+    :param ca_path: the CA bundle to verify the server with.
+    """
+    return {"endpoint": base_url, "api_key": api_key, "account_id": CATO_ACCOUNT_ID, "verify": str(ca_path)}
 
 
 def url_host(host: str) -> str:
@@ -155,8 +181,9 @@ def serve(options: ServeOptions) -> int:
     ready_path.unlink(missing_ok=True)
     tls = ensure_tls(state_dir)
     secret = client_secret(state_dir)
+    cato_key = cato_api_key(state_dir)
 
-    state = SimulatorState(secret=secret, seed=options.seed, faults=options.faults)
+    state = SimulatorState(secret=secret, seed=options.seed, faults=options.faults, cato_key=cato_key)
     state.load(name=options.scenario, incidents=options.incidents)
     app = create_app(state)
 
@@ -166,6 +193,8 @@ def serve(options: ServeOptions) -> int:
     conn = connection(base_url=base_url, secret=secret, ca_path=tls.ca_path)
     conn_json = json.dumps(conn, separators=(",", ":"))
     _write_atomic(state_dir / CONNECTION_FILE, conn_json + "\n")
+    cato = cato_connection(base_url=base_url, api_key=cato_key, ca_path=tls.ca_path)
+    _write_atomic(state_dir / CATO_FILE, json.dumps(cato) + "\n")
     print(f"export AIRFLOW_CONN_MS_TENANT_DEFAULT='{conn_json}'", flush=True)
     print(
         f"# simulator at {base_url} (admin API {base_url}/_admin/docs); "

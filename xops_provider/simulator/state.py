@@ -1,8 +1,10 @@
-"""Everything the simulator holds while it runs: the tenant's incidents, identities, faults and
-request counters. One instance per server, reached from handlers as ``request.app.state.sim``."""
+"""Everything the simulator holds while it runs: the tenant's incidents, hunting tables and Cato
+feed, identities, faults and request counters. One instance per server, reached from handlers as
+``request.app.state.sim``."""
 
 from __future__ import annotations
 
+import secrets
 from collections import Counter
 from dataclasses import dataclass
 
@@ -11,6 +13,7 @@ from xops_provider.simulator.constants import CLIENT_ID, TENANT_ID
 from xops_provider.simulator.faults import FaultInjector, FaultSpec
 from xops_provider.simulator.identity import Identity
 from xops_provider.simulator.store import Clock, IncidentStore
+from xops_provider.simulator.telemetry import Telemetry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,20 +38,26 @@ class SimulatorState:
     :param secret: the connector app's client secret.
     :param seed: seeds scenarios and the fault dice.
     :param faults: faults to inject from the start.
+    :param cato_key: the Cato API key the feed accepts; a random one when omitted.
     """
 
-    def __init__(self, *, secret: str, seed: int = 0, faults: FaultSpec | None = None) -> None:
+    def __init__(
+        self, *, secret: str, seed: int = 0, faults: FaultSpec | None = None, cato_key: str | None = None
+    ) -> None:
         self.base_seed = seed
         self.seed = seed
         self.clock = Clock()
         self.store = IncidentStore(tenant_id=TENANT_ID, clock=self.clock)
+        self.telemetry = Telemetry()
+        self.cato_key = cato_key or secrets.token_hex(24)
         self.identity = Identity(tenant_id=TENANT_ID, client_id=CLIENT_ID, secret=secret)
         self.faults = FaultInjector(spec=faults or FaultSpec(), seed=seed)
         self.counters: Counter[tuple[str, str, int]] = Counter()
         self.scenario = ScenarioChoice(name="empty", incidents=None, seed=seed, reference_time="")
 
     def load(self, *, name: str, seed: int | None = None, incidents: int | None = None) -> ScenarioChoice:
-        """Replace the incidents with a scenario, its times relative to now.
+        """Replace the incidents, hunting rows and Cato events with a scenario, its times relative
+        to now.
 
         :param name: scenario name.
         :param seed: defaults to the server's seed.
@@ -57,7 +66,9 @@ class SimulatorState:
         seed = self.seed if seed is None else seed
         # Scenario times all lie before this instant, and every later change after it.
         now = self.clock.now()
-        scenarios.load(self.store, name=name, seed=seed, now=now, incidents=incidents)
+        scenarios.load(
+            self.store, name=name, seed=seed, now=now, incidents=incidents, telemetry=self.telemetry
+        )
         self.scenario = ScenarioChoice(
             name=name, incidents=incidents, seed=seed, reference_time=now.isoformat()
         )
@@ -72,7 +83,7 @@ class SimulatorState:
         faults: FaultSpec | None = None,
     ) -> ScenarioChoice:
         """Back to a clean tenant: a scenario, default identities and roles, no tokens, the given
-        faults (none by default), counters at zero.
+        faults (none by default), counters and the hunting log at zero.
 
         :param name: scenario name.
         :param seed: scenario and fault seed; the server's ``--seed`` when omitted.
@@ -85,6 +96,7 @@ class SimulatorState:
         self.identity.reset()
         self.faults = FaultInjector(spec=faults or FaultSpec(), seed=self.seed)
         self.counters.clear()
+        self.telemetry.queries.clear()
         return choice
 
     def count(self, *, method: str, route: str, status: int) -> None:

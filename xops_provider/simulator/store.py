@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from xops_provider.models.timestamps import GraphTime
+from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 
 _INCIDENT_WEB_URL = "https://security.microsoft.com/incidents/{id}?tid={tenant}"
 
@@ -60,16 +60,23 @@ class AlertNotFound(KeyError):
 @dataclass(slots=True, kw_only=True)
 class StoredAlert:
     """One alert, as the JSON Graph would send, compressed: evidence-heavy alerts are several
-    kilobytes each, and a page needs only a hundred of them at a time.
+    kilobytes each, and a page needs only a hundred of them at a time. What ``alerts_v2`` filters
+    and orders on is kept beside the blob, so a listing never decompresses what it skips.
 
     :param id: the alert id (``fa…`` for MDO, ``da…`` for MDE).
     :param incident_id: the incident it currently belongs to.
     :param blob: its UTF-8 JSON, zlib-compressed.
+    :param fields: ``serviceSource``, ``severity`` and ``status`` as written.
+    :param created: ``createdDateTime`` in ticks (``None`` when missing or unreadable).
+    :param updated: ``lastUpdateDateTime`` in ticks (``None`` when missing or unreadable).
     """
 
     id: str
     incident_id: str
     blob: bytes
+    fields: dict[str, Any] = field(default_factory=dict)
+    created: int | None = None
+    updated: int | None = None
 
     @classmethod
     def of(cls, data: dict[str, Any], *, incident_id: str) -> StoredAlert:
@@ -78,13 +85,27 @@ class StoredAlert:
         :param data: the alert, with its ``id``.
         :param incident_id: the incident it belongs to.
         """
-        return cls(id=str(data["id"]), incident_id=incident_id, blob=zlib.compress(dumps(data).encode(), 1))
+        return cls(
+            id=str(data["id"]),
+            incident_id=incident_id,
+            blob=zlib.compress(dumps(data).encode(), 1),
+            fields={name: data.get(name) for name in ("serviceSource", "severity", "status")},
+            created=_ticks(data.get("createdDateTime")),
+            updated=_ticks(data.get("lastUpdateDateTime")),
+        )
 
     def json(self) -> bytes:
         return zlib.decompress(self.blob)
 
     def as_dict(self) -> dict[str, Any]:
         return json.loads(self.json())
+
+
+def _ticks(value: Any) -> int | None:
+    try:
+        return GraphTime.parse(value).ticks if isinstance(value, str) and value else None
+    except InvalidTimestamp:
+        return None
 
 
 @dataclass(slots=True, kw_only=True)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import json
-import time
 from itertools import islice
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from xops_provider.simulator.constants import GRAPH_APP_ID, READ_ROLE, WRITE_ROLE
-from xops_provider.simulator.graph.errors import GRAPH_JSON, GraphError
+from xops_provider.simulator.constants import READ_ROLE, WRITE_ROLE
+from xops_provider.simulator.graph.auth import authorize_roles
+from xops_provider.simulator.graph.errors import GraphError
 from xops_provider.simulator.graph.odata import ODataError, parse_expand, parse_query
+from xops_provider.simulator.graph.responses import context as _context
+from xops_provider.simulator.graph.responses import graph_json as _json
+from xops_provider.simulator.graph.responses import next_link
+from xops_provider.simulator.graph.responses import odata_error as _odata_error
 from xops_provider.simulator.graph.schema import (
     CLASSIFICATION,
     DETERMINATION,
@@ -21,7 +24,7 @@ from xops_provider.simulator.graph.schema import (
     INCIDENT_STATUS,
     PATCHABLE,
 )
-from xops_provider.simulator.identity import IssuedToken, base_url
+from xops_provider.simulator.identity import IssuedToken
 from xops_provider.simulator.state import SimulatorState
 from xops_provider.simulator.store import IncidentNotFound, StoredIncident, dumps
 
@@ -38,53 +41,7 @@ def authorize(request: Request, *, write: bool = False) -> IssuedToken:
     :param request: the request.
     :param write: whether ``SecurityIncident.ReadWrite.All`` is needed.
     """
-    sim = _sim(request)
-    challenge = {
-        "WWW-Authenticate": (
-            f'Bearer realm="", authorization_uri="{base_url(request)}/common/oauth2/authorize", '
-            f'client_id="{GRAPH_APP_ID}"'
-        )
-    }
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.", headers=challenge)
-    issued = sim.identity.tokens.get(token.strip())
-    if issued is None:
-        raise GraphError(
-            401,
-            "InvalidAuthenticationToken",
-            "Access token validation failure. The token is not valid or has been revoked.",
-            headers=challenge,
-        )
-    if issued.expires_at <= time.time():
-        raise GraphError(
-            401,
-            "InvalidAuthenticationToken",
-            "Lifetime validation failed, the token is expired.",
-            headers=challenge,
-        )
-    required = (WRITE_ROLE,) if write else (READ_ROLE, WRITE_ROLE)
-    if not set(required) & set(issued.roles):
-        raise GraphError(
-            403,
-            "Forbidden",
-            f"Missing application roles. API required roles: {', '.join(required)}. "
-            f"Application roles: {', '.join(issued.roles)}.",
-        )
-    return issued
-
-
-def _json(content: bytes) -> Response:
-    return Response(content=content, media_type=GRAPH_JSON, headers={"OData-Version": "4.0"})
-
-
-def _odata_error(error: ODataError) -> GraphError:
-    return GraphError(400, error.code, error.message, details=[])
-
-
-def _context(request: Request, fragment: str) -> bytes:
-    return b'"@odata.context":' + dumps(f"{base_url(request)}/v1.0/$metadata#{fragment}").encode()
+    return authorize_roles(request, roles=(WRITE_ROLE,) if write else (READ_ROLE, WRITE_ROLE))
 
 
 @router.get("/incidents", summary="List incidents")
@@ -123,13 +80,9 @@ async def list_incidents(request: Request) -> Response:
     if total is not None:
         parts.append(b'"@odata.count":' + str(total).encode())
     if more:
-        options = dict(query.options)
-        options["$skip"] = str(query.skip + query.top)
-        options.setdefault("$top", str(query.top))
-        link = f"{base_url(request)}/v1.0/security/incidents?" + urlencode(
-            options, quote_via=quote, safe="$',():"
+        parts.append(
+            next_link(request, "/v1.0/security/incidents", query.options, skip=query.skip, top=query.top)
         )
-        parts.append(b'"@odata.nextLink":' + dumps(link).encode())
     unknown_enums = _unknown_enums(request)
     items = [
         _render(sim, incident, expand=query.expand, select=query.select, unknown_enums=unknown_enums)

@@ -1,4 +1,5 @@
-"""The slice of OData that Graph's ``/security/incidents`` accepts, parsed strictly.
+"""The slice of OData that Graph's ``/security/incidents`` accepts, parsed strictly; the paging
+options are shared with ``alerts_v2``.
 
 A query the real service would refuse raises :class:`ODataError`, so a client tested here cannot
 come to depend on something Graph does not do.
@@ -6,193 +7,42 @@ come to depend on something Graph does not do.
 
 from __future__ import annotations
 
-import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
 from xops_provider.simulator.constants import MAX_TOP
-from xops_provider.simulator.graph.schema import CLASSIFICATION, INCIDENT_STATUS, SEVERITY
+from xops_provider.simulator.graph.filters import (
+    COMPARISONS,
+    INCIDENT_FILTER,
+    Clause,
+    ODataError,
+    enum_rank,
+    parse_filter,
+)
 from xops_provider.simulator.store import StoredIncident
 
-COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
-DATETIME_FIELDS = ("lastUpdateDateTime", "createdDateTime")
-ENUM_FIELDS: dict[str, tuple[str, ...]] = {
-    "status": INCIDENT_STATUS,
-    "severity": SEVERITY,
-    "classification": CLASSIFICATION,
-}
-STRING_FIELDS = ("determination", "assignedTo")
+__all__ = [
+    "Clause",
+    "CompiledFilter",
+    "IncidentQuery",
+    "ODataError",
+    "compile_filter",
+    "dollar_options",
+    "parse_count",
+    "parse_expand",
+    "parse_filter",
+    "parse_orderby",
+    "parse_paging",
+    "parse_query",
+]
+ENUM_FIELDS = INCIDENT_FILTER.enum_fields
 QUERY_OPTIONS = frozenset({"$filter", "$top", "$skip", "$orderby", "$expand", "$count", "$select"})
-
-_TOKEN = re.compile(
-    r"""\s*(?:
-        (?P<string>'(?:[^']|'')*')
-      | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2})?)
-      | (?P<number>-?\d+(?:\.\d+)?)
-      | (?P<word>[A-Za-z_$][\w/.]*)
-      | (?P<punct>[(),])
-      | (?P<other>\S+)
-    )""",
-    re.VERBOSE,
-)
-_DATETIME = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.(?P<frac>\d{1,7}))?)?(?:Z|[+-]\d{2}:\d{2})$"
-)
-
-
-class ODataError(ValueError):
-    """A query Graph refuses with 400.
-
-    :param message: Graph's message.
-    :param code: Graph's ``error.code`` (empty for the ``$top`` limit, as in the real answer).
-    """
-
-    def __init__(self, message: str, *, code: str = "BadRequest") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Clause:
-    """``field op value``.
-
-    :param field: the property.
-    :param op: one of ``eq ne gt ge lt le``.
-    :param value: a :class:`GraphTime`, an enum member, a string, or ``None`` (``null``).
-    """
-
-    field: str
-    op: str
-    value: Any
-
-
-def _invalid(detail: str) -> ODataError:
-    return ODataError(f"Invalid filter clause: {detail}")
-
-
-def _tokens(text: str) -> list[tuple[str, str]]:
-    tokens = []
-    position = 0
-    text = text.rstrip()
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if not match or match.end() == position:
-            raise _invalid(f"syntax error at position {position} in '{text}'.")
-        kind = match.lastgroup or "other"
-        tokens.append((kind, match[kind]))
-        position = match.end()
-    return tokens
-
-
-def _literal(field: str, kind: str, raw: str) -> Any:
-    if raw == "null" and kind == "word":
-        if field in DATETIME_FIELDS or field in ENUM_FIELDS:
-            raise _invalid(f"'{field}' cannot be compared with null.")
-        return None
-    if field in DATETIME_FIELDS:
-        match = _DATETIME.match(raw) if kind == "datetime" else None
-        if not match:
-            raise _invalid(
-                f"A binary operator with incompatible types was detected. Found operand types "
-                f"'Edm.DateTimeOffset' and '{_type_name(kind)}' for '{field}'."
-            )
-        try:
-            return GraphTime.parse(raw)
-        except InvalidTimestamp as err:
-            raise _invalid(f"The DateTimeOffset text '{raw}' is not a valid date and time.") from err
-    if kind != "string":
-        raise _invalid(
-            f"A binary operator with incompatible types was detected. Found operand types "
-            f"'Edm.String' and '{_type_name(kind)}' for '{field}'."
-        )
-    value = raw[1:-1].replace("''", "'")
-    members = ENUM_FIELDS.get(field)
-    if members is not None:
-        member = {m.lower(): m for m in members}.get(value.lower())
-        if member is None:
-            raise _invalid(f"The string '{value}' is not a valid enumeration type constant.")
-        return member
-    return value
-
-
-def _type_name(kind: str) -> str:
-    return {"string": "Edm.String", "datetime": "Edm.DateTimeOffset", "number": "Edm.Int32"}.get(
-        kind, "Edm.Untyped"
-    )
-
-
-def parse_filter(text: str) -> list[Clause]:
-    """Comparisons joined by ``and``, as Graph accepts on incidents.
-
-    :param text: the ``$filter`` value.
-    """
-    tokens = _tokens(text)
-    if not tokens:
-        raise _invalid("the filter is empty.")
-    clauses: list[Clause] = []
-    position = 0
-
-    def parse_clause() -> None:
-        nonlocal position
-        depth = 0
-        while position < len(tokens) and tokens[position] == ("punct", "("):
-            depth += 1
-            position += 1
-        if position + 3 > len(tokens):
-            raise _invalid(f"incomplete comparison in '{text}'.")
-        (kind, field), (op_kind, op) = tokens[position], tokens[position + 1]
-        if kind != "word":
-            raise _invalid(f"expected a property name, found '{field}'.")
-        if op_kind == "punct" and op == "(":
-            raise _invalid(f"the function '{field}' is not supported.")
-        if field in ("not",):
-            raise _invalid("the operator 'not' is not supported.")
-        if field not in DATETIME_FIELDS and field not in ENUM_FIELDS and field not in STRING_FIELDS:
-            raise _invalid(f"filtering on the property '{field}' is not supported.")
-        if op_kind != "word" or op not in COMPARISONS:
-            raise _invalid(f"the operator '{op}' is not supported.")
-        value_kind, raw = tokens[position + 2]
-        position += 3
-        if field in STRING_FIELDS and op not in ("eq", "ne"):
-            raise _invalid(f"the operator '{op}' is not supported on '{field}'.")
-        clauses.append(Clause(field=field, op=op, value=_literal(field, value_kind, raw)))
-        for _ in range(depth):
-            if position >= len(tokens) or tokens[position] != ("punct", ")"):
-                raise _invalid(f"unbalanced parentheses in '{text}'.")
-            position += 1
-
-    parse_clause()
-    while position < len(tokens):
-        kind, word = tokens[position]
-        if kind == "word" and word == "and":
-            position += 1
-            parse_clause()
-            continue
-        if kind == "word" and word == "or":
-            raise _invalid("the operator 'or' is not supported.")
-        raise _invalid(f"unexpected '{word}' in '{text}'.")
-    return clauses
 
 
 def _enum_rank(field: str, value: Any) -> int:
-    members = ENUM_FIELDS[field]
-    if isinstance(value, str):
-        lowered = value.lower()
-        for rank, member in enumerate(members):
-            if member.lower() == lowered:
-                return rank
-    return len(members)
+    return enum_rank(ENUM_FIELDS[field], value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -325,24 +175,22 @@ def parse_expand(raw: str | None) -> bool:
     return bool(names)
 
 
-def parse_query(params: Mapping[str, str], *, skip_ceiling: int | None = None) -> IncidentQuery:
-    """Validate and compile the query options of ``GET /security/incidents``.
+def parse_paging(
+    options: Mapping[str, str], *, max_top: int, skip_ceiling: int | None = None
+) -> tuple[int, int]:
+    """``($top, $skip)``: ``$top`` at most ``max_top`` (Graph's exact refusal), ``$top`` defaulting to it.
 
-    :param params: the query string, one value per option.
+    :param options: the ``$`` query options.
+    :param max_top: the API's page size ceiling.
     :param skip_ceiling: the largest ``$skip + $top`` accepted, if limited.
     """
-    options = {name: value for name, value in params.items() if name.startswith("$")}
-    for name in options:
-        if name not in QUERY_OPTIONS:
-            raise ODataError(f"Query option '{name[1:]}' is not allowed.")
-    clauses = parse_filter(options["$filter"]) if "$filter" in options else []
-    top = MAX_TOP
+    top = max_top
     if "$top" in options:
         top = _int_option("$top", options["$top"])
-        if top > MAX_TOP:
+        if top > max_top:
             raise ODataError(
-                "The query specified in the URI is not valid. The limit of '50' for Top query has been "
-                f"exceeded. The value from the incoming request is '{top}'.",
+                f"The query specified in the URI is not valid. The limit of '{max_top}' for Top query has "
+                f"been exceeded. The value from the incoming request is '{top}'.",
                 code="",
             )
     skip = _int_option("$skip", options["$skip"]) if "$skip" in options else 0
@@ -351,21 +199,61 @@ def parse_query(params: Mapping[str, str], *, skip_ceiling: int | None = None) -
             "The query specified in the URI is not valid. The sum of $skip and $top cannot exceed "
             f"'{skip_ceiling}'. The value from the incoming request is '{skip + top}'."
         )
+    return top, skip
+
+
+def parse_orderby(raw: str, fields: tuple[str, ...]) -> tuple[str, bool]:
+    """``(property, descending)`` of a one-property ``$orderby``.
+
+    :param raw: the ``$orderby`` value.
+    :param fields: the properties the API orders by.
+    """
+    parts = raw.split()
+    if not parts or parts[0] not in fields or len(parts) > 2:
+        raise ODataError(f"Invalid OrderBy clause: ordering by '{raw}' is not supported.")
+    direction = parts[1].lower() if len(parts) == 2 else "asc"
+    if direction not in ("asc", "desc"):
+        raise ODataError(f"Invalid OrderBy clause: unknown direction '{parts[1]}'.")
+    return parts[0], direction == "desc"
+
+
+def parse_count(raw: str | None) -> bool:
+    """Whether ``$count=true`` was asked.
+
+    :param raw: the ``$count`` value.
+    """
+    if raw is None:
+        return False
+    if raw.lower() not in ("true", "false"):
+        raise ODataError(f"Invalid value '{raw}' for query option '$count'.")
+    return raw.lower() == "true"
+
+
+def dollar_options(params: Mapping[str, str], allowed: frozenset[str]) -> dict[str, str]:
+    """The ``$`` query options, any outside ``allowed`` refused as Graph does.
+
+    :param params: the query string, one value per option.
+    :param allowed: the options the API takes.
+    """
+    options = {name: value for name, value in params.items() if name.startswith("$")}
+    for name in options:
+        if name not in allowed:
+            raise ODataError(f"Query option '{name[1:]}' is not allowed.")
+    return options
+
+
+def parse_query(params: Mapping[str, str], *, skip_ceiling: int | None = None) -> IncidentQuery:
+    """Validate and compile the query options of ``GET /security/incidents``.
+
+    :param params: the query string, one value per option.
+    :param skip_ceiling: the largest ``$skip + $top`` accepted, if limited.
+    """
+    options = dollar_options(params, QUERY_OPTIONS)
+    clauses = parse_filter(options["$filter"]) if "$filter" in options else []
+    top, skip = parse_paging(options, max_top=MAX_TOP, skip_ceiling=skip_ceiling)
     descending = True
     if "$orderby" in options:
-        parts = options["$orderby"].split()
-        if not parts or parts[0] != "lastUpdateDateTime" or len(parts) > 2:
-            raise ODataError(f"Invalid OrderBy clause: ordering by '{options['$orderby']}' is not supported.")
-        direction = parts[1].lower() if len(parts) == 2 else "asc"
-        if direction not in ("asc", "desc"):
-            raise ODataError(f"Invalid OrderBy clause: unknown direction '{parts[1]}'.")
-        descending = direction == "desc"
-    count = False
-    if "$count" in options:
-        value = options["$count"].lower()
-        if value not in ("true", "false"):
-            raise ODataError(f"Invalid value '{options['$count']}' for query option '$count'.")
-        count = value == "true"
+        _, descending = parse_orderby(options["$orderby"], ("lastUpdateDateTime",))
     select = None
     if "$select" in options:
         select = tuple(part.strip() for part in options["$select"].split(",") if part.strip())
@@ -375,7 +263,7 @@ def parse_query(params: Mapping[str, str], *, skip_ceiling: int | None = None) -
         skip=skip,
         descending=descending,
         expand=parse_expand(options.get("$expand")),
-        count=count,
+        count=parse_count(options.get("$count")),
         select=select,
         options=options,
     )

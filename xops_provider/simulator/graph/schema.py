@@ -34,3 +34,21 @@ DETERMINATION = (
 )
 #: What ``PATCH /security/incidents/{id}`` may change.
 PATCHABLE = ("status", "assignedTo", "classification", "determination", "customTags", "resolvingComment")
+
+# ``microsoft.graph.security.alert`` (alerts_v2).
+ALERT_STATUS = ("unknown", "new", "inProgress", "resolved", "unknownFutureValue")
+SERVICE_SOURCE = (
+    "unknown",
+    "microsoftDefenderForEndpoint",
+    "microsoftDefenderForIdentity",
+    "microsoftDefenderForCloudApps",
+    "microsoftDefenderForOffice365",
+    "microsoft365Defender",
+    "azureAdIdentityProtection",
+    "microsoftAppGovernance",
+    "dataLossPrevention",
+    "unknownFutureValue",
+    "microsoftDefenderForCloud",
+    "microsoftSentinel",
+    "microsoftInsiderRiskManagement",
+)

@@ -1,85 +1,62 @@
-"""Scenario ``company-xyz``: the Company XYZ phishing campaign.
-
-One phishing mail reaches four people; Defender removes it after delivery (one incident, one
-``analyzedMessageEvidence`` per recipient and a ``mailClusterEvidence``). Bob clicked: that click
-alert opened its own incident, later merged (redirected) into the first. Bob's laptop then raised a
-Defender for Endpoint alert (a non-MDO incident, for context). A day later a second wave from the
-same sender hits three people, one of whom reports it.
-"""
+"""The Company XYZ incidents: the campaign's two waves, Bob's click and his laptop's alert."""
 
 from __future__ import annotations
 
-import hashlib
-
-from xops_provider.models.timestamps import TICKS_PER_SECOND, GraphTime
+from xops_provider.models.timestamps import GraphTime
 from xops_provider.simulator.scenarios import builders as b
+from xops_provider.simulator.scenarios.company_xyz.facts import (
+    CAMPAIGN_DOMAIN,
+    CAMPAIGN_SENDER,
+    CAMPAIGN_SENDER_IP,
+    CAMPAIGN_SENDER_NAME,
+    CAMPAIGN_SUBJECT,
+    CAMPAIGN_URL,
+    CLICK_INCIDENT_ID,
+    CLICKER,
+    CLICKER_IP,
+    COMPANY_DOMAIN,
+    ENDPOINT_ALERT_ID,
+    ENDPOINT_DEVICE,
+    ENDPOINT_DEVICE_ID,
+    ENDPOINT_INCIDENT_ID,
+    MAIN_INCIDENT_ID,
+    REPORTER,
+    USERS,
+    WAVE1_MESSAGE_IDS,
+    WAVE1_RECIPIENTS,
+    WAVE2_INCIDENT_ID,
+    WAVE2_MESSAGE_IDS,
+    WAVE2_RECIPIENTS,
+    WAVE2_SENDER_IP,
+    WAVE2_SUBJECT,
+    WAVE2_URL,
+    moment,
+)
+from xops_provider.simulator.scenarios.company_xyz.telemetry import build_telemetry
 from xops_provider.simulator.store import IncidentStore
-
-COMPANY_DOMAIN = "companyxyz.com"
-ALICE = f"alice.martin@{COMPANY_DOMAIN}"
-BOB = f"bob.nguyen@{COMPANY_DOMAIN}"
-CAROL = f"carol.schmidt@{COMPANY_DOMAIN}"
-DAVID = f"david.okafor@{COMPANY_DOMAIN}"
-ERIN = f"erin.kowalski@{COMPANY_DOMAIN}"
-FRANK = f"frank.dubois@{COMPANY_DOMAIN}"
-USERS: dict[str, str] = {
-    ALICE: "Alice Martin",
-    BOB: "Bob Nguyen",
-    CAROL: "Carol Schmidt",
-    DAVID: "David Okafor",
-    ERIN: "Erin Kowalski",
-    FRANK: "Frank Dubois",
-}
-
-CAMPAIGN_DOMAIN = "payroll-docs-review.com"
-CAMPAIGN_SENDER = f"hr-notifications@{CAMPAIGN_DOMAIN}"
-# Attacker-controlled text carries markup on purpose: every renderer must escape it.
-CAMPAIGN_SENDER_NAME = "HR & Payroll <no-reply>"
-CAMPAIGN_SENDER_IP = "203.0.113.45"
-CAMPAIGN_SUBJECT = "Action required: review & sign your updated payroll details"
-CAMPAIGN_URL = f"https://{CAMPAIGN_DOMAIN}/auth/login?session=7f3a9c&next=%2Fpayroll"
-WAVE1_RECIPIENTS = (ALICE, BOB, CAROL, DAVID)
-
-WAVE2_SUBJECT = "Reminder: payroll details pending <b>today</b>"
-WAVE2_URL = f"https://{CAMPAIGN_DOMAIN}/secure/verify?id=99c1e0"
-WAVE2_SENDER_IP = "203.0.113.46"
-WAVE2_RECIPIENTS = (ERIN, FRANK, ALICE)
-REPORTER = ERIN
-
-CLICKER = BOB
-CLICKER_IP = "198.51.100.23"
-ENDPOINT_DEVICE = "BOB-LT-0142"
-
-MAIN_INCIDENT_ID = "30411"
-CLICK_INCIDENT_ID = "30412"
-ENDPOINT_INCIDENT_ID = "30413"
-WAVE2_INCIDENT_ID = "30420"
-#: Every incident id in the scenario, in creation order.
-INCIDENT_IDS = (MAIN_INCIDENT_ID, CLICK_INCIDENT_ID, ENDPOINT_INCIDENT_ID, WAVE2_INCIDENT_ID)
-
-_HOUR = 3600.0
+from xops_provider.simulator.telemetry import Telemetry
 
 
-def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
-    """Load the scenario into ``store``, with times relative to ``now``.
+def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime, telemetry: Telemetry | None = None) -> None:
+    """Load the scenario into ``store`` (and ``telemetry``), with times relative to ``now``.
 
     :param store: the empty store to fill.
     :param dice: the seeded randomness (ids and hashes).
     :param now: the reference time; everything happens in the two and a half days before it.
+    :param telemetry: hunting tables and Cato feed to fill, when given.
     """
     tenant = store.tenant_id
     people = {upn: b.person(dice, name, upn) for upn, name in USERS.items()}
-    start = now.shift(seconds=-60 * _HOUR)
 
     def at(hours: float, *, digits: int = 7) -> str:
-        # Sub-second parts as varied as real ones, but the same for the same moment of the story.
-        jitter = int(hashlib.sha256(f"{hours}".encode()).hexdigest()[:8], 16) % TICKS_PER_SECOND
-        ticks = b.coarsen(start.shift(seconds=hours * _HOUR).ticks + jitter, digits)
-        return b.graph_time(ticks, digits=digits)
+        return moment(now, hours, digits=digits)
 
-    def message(recipient: str, *, subject: str, link: str, sender_ip: str, hours: float) -> b.Message:
+    def message(
+        recipient: str, *, subject: str, link: str, sender_ip: str, hours: float, message_id: str
+    ) -> b.Message:
+        dice.uuid()  # drawn as before the ids were fixed, so the rest of the content is unchanged
         return b.Message(
-            network_message_id=dice.uuid(),
+            network_message_id=message_id,
             internet_message_id=f"<{dice.hex(32).upper()}@PAYR0LLMAIL01.{CAMPAIGN_DOMAIN}>",
             sender=CAMPAIGN_SENDER,
             sender_name=CAMPAIGN_SENDER_NAME,
@@ -92,7 +69,14 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
 
     # Wave 1: delivered at +0h, removed by ZAP at +0.6h.
     wave1 = [
-        message(r, subject=CAMPAIGN_SUBJECT, link=CAMPAIGN_URL, sender_ip=CAMPAIGN_SENDER_IP, hours=0.01 * i)
+        message(
+            r,
+            subject=CAMPAIGN_SUBJECT,
+            link=CAMPAIGN_URL,
+            sender_ip=CAMPAIGN_SENDER_IP,
+            hours=0.01 * i,
+            message_id=WAVE1_MESSAGE_IDS[r],
+        )
         for i, r in enumerate(WAVE1_RECIPIENTS)
     ]
     seen = at(0.62)
@@ -209,7 +193,9 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         mitre_techniques=("T1059.001",),
         detector_id="7f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0",
     )
-    endpoint_alert["providerAlertId"] = endpoint_alert["id"]
+    endpoint_alert["id"] = endpoint_alert["providerAlertId"] = ENDPOINT_ALERT_ID
+    endpoint_alert["alertWebUrl"] = f"{b.PORTAL}/alerts/{ENDPOINT_ALERT_ID}?tid={tenant}"
+    endpoint_alert["evidence"][0]["mdeDeviceId"] = ENDPOINT_DEVICE_ID
     store.put(
         b.incident(
             incident_id=ENDPOINT_INCIDENT_ID,
@@ -226,7 +212,14 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
 
     # Wave 2 at +30h, same sender; Erin reports it at +30.4h.
     wave2 = [
-        message(r, subject=WAVE2_SUBJECT, link=WAVE2_URL, sender_ip=WAVE2_SENDER_IP, hours=30 + 0.01 * i)
+        message(
+            r,
+            subject=WAVE2_SUBJECT,
+            link=WAVE2_URL,
+            sender_ip=WAVE2_SENDER_IP,
+            hours=30 + 0.01 * i,
+            message_id=WAVE2_MESSAGE_IDS[r],
+        )
         for i, r in enumerate(WAVE2_RECIPIENTS)
     ]
     seen2 = at(30.5)
@@ -291,3 +284,5 @@ def build(store: IncidentStore, *, dice: b.Dice, now: GraphTime) -> None:
         ),
         [campaign_alert, reported_alert],
     )
+    if telemetry is not None:
+        build_telemetry(telemetry, now=now, people=people)
