@@ -11,6 +11,11 @@ Roadmap room: ``network_events`` (time, user, IP, domain) will join ``story_enti
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -182,3 +187,84 @@ story_entities = Table(
     Column("verdict", String(32)),
 )
 Index("ix_story_entities_type_value", story_entities.c.type, story_entities.c.value)
+
+# -- Story reads (``store/reads.py``, the Workbench and the CLI) ---------------------------------------
+# Two more projections of the document, so that the list shows and groups by them: ``source`` (the
+# primary recipient) and ``producer``. A writer that does not pass them gets them computed from the
+# row's own ``document`` (:func:`document_projection`), so they can never disagree with it.
+
+
+class _DocumentProjection(msgspec.Struct):
+    source: Any = None
+    producer: Any = None
+    summary: Any = None
+
+
+_PROJECTION_DECODER = msgspec.json.Decoder(_DocumentProjection)
+#: The projected columns' sizes; longer values are cut (the document keeps them whole).
+PROJECTION_SIZES = {"source": 500, "producer": 200}
+
+
+@functools.lru_cache(maxsize=16)
+def document_projection(document: str) -> tuple[str | None, str | None]:
+    """``(source, producer)`` of a story document's JSON text, cut to their columns' sizes.
+
+    Decodes only those keys (msgspec skips the rest), once per document for both columns.
+
+    :param document: the document as stored.
+    """
+    try:
+        decoded = _PROJECTION_DECODER.decode(document)
+    except (msgspec.DecodeError, TypeError):
+        return None, None
+    source = decoded.source
+    if source in (None, "") and isinstance(decoded.summary, dict):
+        source = decoded.summary.get("source")
+    return (
+        _projected(source, PROJECTION_SIZES["source"]),
+        _projected(decoded.producer, PROJECTION_SIZES["producer"]),
+    )
+
+
+def _projected(value: Any, size: int) -> str | None:
+    if value is None or isinstance(value, dict | list) or value == "":
+        return None
+    return str(value).replace("\x00", "")[:size] or None
+
+
+def _from_document(index: int) -> Callable[[Any], str | None]:
+    def default(context: Any) -> str | None:
+        document = context.get_current_parameters().get("document")
+        return document_projection(document)[index] if isinstance(document, str) else None
+
+    return default
+
+
+stories.append_column(Column("source", String(500), default=_from_document(0)))
+stories.append_column(Column("producer", String(200), default=_from_document(1)))
+
+# Keyset pagination: each sort is (column, story_id), so a page continues from a key in one index range.
+Index("ix_stories_criticality_story_id", stories.c.criticality, stories.c.story_id)
+Index("ix_stories_created_at_story_id", stories.c.created_at, stories.c.story_id)
+Index("ix_stories_updated_at_story_id", stories.c.updated_at, stories.c.story_id)
+# Filters and groupings that count by criticality read these without touching the rows.
+Index("ix_stories_indication_criticality", stories.c.indication, stories.c.criticality)
+Index("ix_stories_verdict_criticality", stories.c.verdict, stories.c.criticality)
+Index("ix_stories_source_criticality", stories.c.source, stories.c.criticality)
+# Subject search: trigrams (pg_trgm) for ILIKE '%term%' on PostgreSQL; on SQLite a narrow index the
+# LIKE scan reads instead of the rows and their documents.
+Index(
+    "ix_stories_title_search",
+    stories.c.title,
+    postgresql_using="gin",
+    postgresql_ops={"title": "gin_trgm_ops"},
+)
+# Free-text search by value prefix over every entity type at once (text_pattern_ops: LIKE 'term%'
+# uses it whatever the database's collation).
+Index(
+    "ix_story_entities_value_prefix",
+    story_entities.c.value,
+    story_entities.c.type,
+    story_entities.c.story_id,
+    postgresql_ops={"value": "text_pattern_ops"},
+)

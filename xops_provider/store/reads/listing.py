@@ -1,4 +1,4 @@
-"""Story reads: the list, filter, count and show queries that the CLI and the Workbench use."""
+"""Reads for the ``xops`` command: one story, the export in keyset batches, offset pages and counts."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import tables as t
 from xops_provider.store.base import Repository, canonical_time
 
-#: The columns :meth:`StoryReads.list_stories` returns for each story.
-SUMMARY_COLUMNS = (
+#: The columns :meth:`StoryListing.list_stories` returns for each story.
+LISTING_COLUMNS = (
     "story_id",
     "integration",
     "tenant_id",
@@ -39,8 +39,8 @@ SUMMARY_COLUMNS = (
 )
 
 
-class StoryReads(Repository):
-    """Read-only queries over stories and their entity index."""
+class StoryListing(Repository):
+    """What the ``xops`` command reads: stories one by one, as an export, as a table, and counts."""
 
     def get_story(self, story_id: str) -> dict[str, Any] | None:
         """A story document, ``None`` when there is none.
@@ -132,7 +132,7 @@ class StoryReads(Repository):
             entity=entity,
         )
         query = (
-            select(*(st.c[name] for name in SUMMARY_COLUMNS))
+            select(*(st.c[name] for name in LISTING_COLUMNS))
             .where(*conditions)
             .order_by(*orders[order])
             .limit(max(limit, 0))
