@@ -1,6 +1,6 @@
 """``xops_email_security``: Defender for Office 365 incidents become XOps stories.
 
-wait_for_incidents -> ingest_incidents -> produce_stories
+wait_for_incidents -> ingest_incidents -> produce_stories -> correlate_stories
 
 - ``wait_for_incidents`` defers (in the triggerer, no worker slot held) until Defender lists an incident
   version the store has not seen; an idle run ends SKIPPED at the schedule interval.
@@ -8,8 +8,10 @@ wait_for_incidents -> ingest_incidents -> produce_stories
 - ``produce_stories`` turns every stored version no story reflects yet into its story. It runs even when
   the sensor skipped, so versions left by an interrupted run are never stranded.
 
-Correlation (hunting, endpoint alerts, network events) comes after ``produce_stories`` in a later
-release. Connections: ``ms_tenant_default`` (the Microsoft tenant) and ``xops_store`` (the story store;
+- ``correlate_stories`` answers each story's three questions (clicked? related activity? campaign?)
+  from Defender's advanced hunting and the alerts of Defender for Endpoint, Identity and Cloud Apps,
+  and rebuilds the stories whose findings changed. A missing permission is named in the answers; the
+  run still succeeds. Connections: ``ms_tenant_default`` (the Microsoft tenant) and ``xops_store`` (the story store;
 the embedded SQLite store under ``$AIRFLOW_HOME/xops/`` when it is not defined). The schedule comes
 from ``[xops] poll_interval_minutes`` (``AIRFLOW__XOPS__POLL_INTERVAL_MINUTES``), 5 by default; while it
 waits, the sensor checks Graph every ``[xops] check_interval_seconds`` (60 by default).
@@ -24,6 +26,7 @@ import datetime as dt
 from airflow.sdk import DAG, TriggerRule
 from airflow.sdk.configuration import conf
 
+from xops_provider.operators.correlate import CorrelateOperator
 from xops_provider.operators.ingest import DefenderIncidentIngestOperator
 from xops_provider.operators.stories import GenericIncidentOperator
 from xops_provider.sensors.defender import DefenderIncidentSensor
@@ -59,4 +62,9 @@ with DAG(
         integration=INTEGRATION,
         trigger_rule=TriggerRule.NONE_FAILED,
     )
-    wait_for_incidents >> ingest_incidents >> produce_stories
+    correlate_stories = CorrelateOperator(
+        task_id="correlate_stories",
+        integration=INTEGRATION,
+        trigger_rule=TriggerRule.NONE_FAILED,
+    )
+    wait_for_incidents >> ingest_incidents >> produce_stories >> correlate_stories

@@ -119,6 +119,10 @@ class InMemoryStoryRepository:
                 found.setdefault(redirect, []).append(incident_id)
         return found
 
+    def correlation_inputs(self, *, story_ids: Sequence[str]) -> dict[str, Any]:
+        """No story has correlation inputs here."""
+        return {}
+
     def save_stories(
         self,
         *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 
+from xops_provider.store.correlation import CorrelationStore
 from xops_provider.store.database import (
     SchemaNotMigrated,
     create_store_engine,
@@ -21,7 +22,8 @@ class Store:
 
     * :attr:`sync`: versions, heads, sync state, quarantine and the lock (the sync engine's port);
     * :attr:`stories`: the producer's queue and the story writes (the producer's port);
-    * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench).
+    * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench);
+    * :attr:`correlation`: hunting rows, endpoint alerts and each story's correlation inputs.
 
     Use :meth:`open`. Only a writer migrates: readers (the triggerer, the Workbench) open with
     ``migrate=False`` and are told clearly when the schema is behind.
@@ -34,6 +36,7 @@ class Store:
         self.sync = SyncStore(engine=engine)
         self.stories = StoryQueue(engine=engine)
         self.reads = StoryReads(engine=engine)
+        self.correlation = CorrelationStore(engine=engine)
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = True) -> Store:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic_core
 from sqlalchemy import delete, false, select, update
@@ -17,15 +17,26 @@ from xops_provider.models.normalize import normalize_entity_value
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import tables as t
 from xops_provider.store.base import Repository, canonical_time, chunks, column_text, utc_now
+from xops_provider.store.correlation import read_inputs
 from xops_provider.stories.canonical import canonical_json
 from xops_provider.stories.ports import IncidentVersion, StoryFailure
 from xops_provider.sync.ports import QuarantineEntry
+
+if TYPE_CHECKING:
+    from xops_provider.correlation.inputs import CorrelationInputs
 
 _STORY_REQUIRED = ("story_id", "tenant_id", "source_incident_id", "title", "criticality", "status")
 
 
 class StoryQueue(Repository):
     """The producer's queue of unproduced versions, and the story writes that empty it."""
+
+    def correlation_inputs(self, *, story_ids: Sequence[str]) -> dict[str, CorrelationInputs]:
+        """The correlation inputs of the given stories that have any.
+
+        :param story_ids: the stories being built.
+        """
+        return read_inputs(self.engine, story_ids)
 
     def pending_incidents(self, *, integration: str, limit: int) -> list[tuple[str, str]]:
         """``(tenant_id, incident_id)`` pairs with stored versions no story reflects yet, oldest first.

@@ -268,3 +268,51 @@ Index(
     story_entities.c.story_id,
     postgresql_ops={"value": "text_pattern_ops"},
 )
+
+# -- correlation: facts as received, and what each story's rebuild reads ---------------------------
+
+# Hunting rows (EmailEvents, EmailUrlInfo, EmailPostDeliveryEvents, UrlClickEvents,
+# DeviceNetworkEvents) exactly as runHuntingQuery returned them; a refetch writes nothing twice.
+hunting_rows = Table(
+    "hunting_rows",
+    metadata,
+    Column("fact_key", String(64), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("table_name", String(64), nullable=False),
+    Column("time_ticks", BigInteger, nullable=False),
+    Column("message_id", String(200)),
+    Column("raw", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
+    Index(None, "tenant_id", "message_id"),
+    Index(None, "time_ticks"),
+)
+
+# alerts_v2 alerts of other products (Defender for Endpoint, Identity, Cloud Apps); a newer copy of
+# an alert replaces the stored one.
+endpoint_alerts = Table(
+    "endpoint_alerts",
+    metadata,
+    Column("fact_key", String(64), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("alert_id", String(200), nullable=False),
+    Column("time_ticks", BigInteger, nullable=False),
+    Column("raw", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
+    Index(None, "time_ticks"),
+)
+
+# Each story's correlation inputs: the keys of the facts matched to it, its related stories, its
+# campaign and the sources' states. The producer rebuilds the story from its incident versions and
+# this row, so an incident update never erases a finding; a changed row requeues the story.
+story_correlation = Table(
+    "story_correlation",
+    metadata,
+    Column("story_id", String(500), primary_key=True),
+    Column("tenant_id", String(200), nullable=False),
+    Column("incident_id", String(200), nullable=False),
+    Column("campaign_id", String(500)),
+    Column("inputs", Text, nullable=False),
+    Column("inputs_sha256", String(64), nullable=False),
+    Column("updated_at", String(32), nullable=False),
+    Index(None, "campaign_id"),
+)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from xops_provider.models.timestamps import GraphTime
+
+if TYPE_CHECKING:
+    from xops_provider.correlation.inputs import CorrelationInputs
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,10 @@ class StoryRepository(Protocol):
 
     def redirected_into(self, *, tenant_id: str, incident_ids: Sequence[str]) -> dict[str, list[str]]:
         """For each given incident, the incidents whose latest version redirects to it (one hop)."""
+        ...
+
+    def correlation_inputs(self, *, story_ids: Sequence[str]) -> Mapping[str, CorrelationInputs]:
+        """The saved correlation inputs of the stories that have any (facts, related, campaign)."""
         ...
 
     def save_stories(

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from xops_provider.correlation.inputs import apply_correlation
 from xops_provider.models.incident import blank_to_none
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.canonical import plain_copy
@@ -557,6 +558,11 @@ def _produce_batch(
         )
     progressed = bool(version_ids - marked)
     marked |= version_ids
+    # A story is a function of its incident's versions and its correlation inputs: a rebuild after
+    # an incident update keeps every finding.
+    for key, inputs in repo.correlation_inputs(story_ids=sorted(stories)).items():
+        if key in stories:
+            stories[key] = apply_correlation(stories[key], inputs)
     ordered = [stories[key] for key in sorted(stories)]
     repo.save_stories(
         integration=integration,
