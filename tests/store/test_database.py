@@ -21,7 +21,15 @@ from xops_provider.store.database import (
 from xops_provider.store.tables import VERSION_TABLE
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"raw_incident_versions", "incidents", "sync_state", "quarantine", "stories", "story_entities"}
+TABLES = {
+    "raw_incident_versions",
+    "incidents",
+    "sync_state",
+    "quarantine",
+    "stories",
+    "story_entities",
+    "network_events",
+}
 
 
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -149,7 +157,7 @@ class TestMigrations:
         assert schema_revision(engine) is None
         upgrade_schema(engine)
         upgrade_schema(engine)
-        assert schema_revision(engine) == "0002"
+        assert schema_revision(engine) == "0004"
         names = set(inspect(engine).get_table_names())
         assert names >= TABLES | {VERSION_TABLE}
         assert "alembic_version" not in names  # Airflow's own table name stays free
@@ -202,7 +210,7 @@ class TestMigrations:
         outputs = [proc.communicate(timeout=120) for proc in procs]
         assert [proc.returncode for proc in procs] == [0, 0], outputs
         engine = create_store_engine(empty_store_url)
-        assert schema_revision(engine) == "0002"
+        assert schema_revision(engine) == "0004"
         engine.dispose()
 
 
@@ -318,7 +326,7 @@ class TestUpgradeShortcut:
 
         monkeypatch.setattr(database, "named_lock", no_lock)
         upgrade_schema(engine)
-        assert database.head_revision() == "0002"
+        assert database.head_revision() == "0004"
         engine.dispose()
 
 

@@ -11,6 +11,7 @@ from xops_provider.store.database import (
     require_schema,
     upgrade_schema,
 )
+from xops_provider.store.evidence import EvidenceStore
 from xops_provider.store.reads import StoryReads
 from xops_provider.store.stories import StoryQueue
 from xops_provider.store.sync import SyncStore
@@ -21,7 +22,8 @@ class Store:
 
     * :attr:`sync`: versions, heads, sync state, quarantine and the lock (the sync engine's port);
     * :attr:`stories`: the producer's queue and the story writes (the producer's port);
-    * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench).
+    * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench);
+    * :attr:`evidence`: network events kept for correlation, and their retention.
 
     Use :meth:`open`. Only a writer migrates: readers (the triggerer, the Workbench) open with
     ``migrate=False`` and are told clearly when the schema is behind.
@@ -34,6 +36,7 @@ class Store:
         self.sync = SyncStore(engine=engine)
         self.stories = StoryQueue(engine=engine)
         self.reads = StoryReads(engine=engine)
+        self.evidence = EvidenceStore(engine=engine)
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = True) -> Store:
