@@ -32,10 +32,21 @@ def network_retention_days() -> int:
     """``[xops] network_retention_days``: how many days of network events the store keeps (30).
 
     The one place the setting is read.
+
+    :raises ValueError: when it is not a whole number of days, at least 1.
     """
     from airflow.providers.common.compat.sdk import conf
 
-    return conf.getint("xops", "network_retention_days", fallback=DEFAULT_RETENTION_DAYS)
+    text = conf.get("xops", "network_retention_days", fallback=str(DEFAULT_RETENTION_DAYS))
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if days < 1:
+        raise ValueError(
+            f"[xops] network_retention_days must be a whole number of days, at least 1: {text!r}"
+        )
+    return days
 
 
 def register(groups: argparse._SubParsersAction) -> None:
@@ -213,11 +224,12 @@ def purge_command(args: argparse.Namespace) -> int:
     now = GraphTime.now()
     try:
         cutoff = parse_since(args.older_than or f"{network_retention_days()}d", now=now)
-    except ValueError as err:
+        shown = cutoff.isoformat()
+    except (ValueError, OverflowError) as err:
         message = str(err).replace("--since", "--older-than")
         print(f"xops network purge: {terminal_safe(message)}", file=sys.stderr)
         return 2
     with open_store(args.store_conn_id) as store:
         purged = store.evidence.purge_network_events(older_than=cutoff)
-    print(f"purged {purged} network events before {cutoff.isoformat()}")
+    print(f"purged {purged} network events before {shown}")
     return 0
