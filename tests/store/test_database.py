@@ -21,7 +21,18 @@ from xops_provider.store.database import (
 from xops_provider.store.tables import VERSION_TABLE
 
 REPO = Path(__file__).resolve().parents[2]
-TABLES = {"raw_incident_versions", "incidents", "sync_state", "quarantine", "stories", "story_entities"}
+TABLES = {
+    "raw_incident_versions",
+    "incidents",
+    "sync_state",
+    "quarantine",
+    "stories",
+    "story_entities",
+    "network_events",
+    "hunting_rows",
+    "endpoint_alerts",
+    "story_correlation",
+}
 
 
 def run_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

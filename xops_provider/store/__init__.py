@@ -1,8 +1,8 @@
 """The story store: SQLAlchemy 2 tables, Alembic migrations, and one repository per concern.
 
 ``database`` opens engines, holds locks and migrates; ``tables`` is the schema; ``base`` is what the
-repositories share; ``sync``, ``stories`` and ``reads`` are the repositories; ``store`` opens them
-together. Storage encodings (JSON text, digests, dialect upserts) stay in this package. No Airflow.
+repositories share; ``sync``, ``stories``, ``reads`` and ``evidence`` are the repositories; ``store``
+opens them together. Storage encodings (JSON text, digests, dialect upserts) stay in this package. No Airflow.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from xops_provider.store.database import (
     require_schema,
     upgrade_schema,
 )
+from xops_provider.store.evidence import EvidenceStore
 from xops_provider.store.reads import StoryReads
 from xops_provider.store.stories import StoryQueue
 from xops_provider.store.sync import SyncStore
@@ -24,6 +25,7 @@ class Store:
     * :attr:`stories`: the producer's queue and the story writes (the producer's port);
     * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench);
     * :attr:`correlation`: hunting rows, endpoint alerts and each story's correlation inputs.
+    * :attr:`evidence`: network events kept for correlation, and their retention.
 
     Use :meth:`open`. Only a writer migrates: readers (the triggerer, the Workbench) open with
     ``migrate=False`` and are told clearly when the schema is behind.
@@ -37,6 +39,7 @@ class Store:
         self.stories = StoryQueue(engine=engine)
         self.reads = StoryReads(engine=engine)
         self.correlation = CorrelationStore(engine=engine)
+        self.evidence = EvidenceStore(engine=engine)
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = True) -> Store:

@@ -5,8 +5,8 @@ Timestamps that identify or order Graph data are kept twice: as the canonical se
 them, as a ``BIGINT`` count of 100 ns ticks. The story columns are projections of the story document,
 so that the Workbench filters and sorts by index instead of scanning JSON.
 
-Roadmap room: ``network_events`` (time, user, IP, domain) will join ``story_entities`` on
-``(type, value)``, which is why entity values are normalised and indexed that way.
+``network_events`` (time, user, IP, domain) joins ``story_entities`` on ``(type, value)``, which is
+why entity values are normalised and indexed that way.
 """
 
 from __future__ import annotations
@@ -316,3 +316,39 @@ story_correlation = Table(
     Column("updated_at", String(32), nullable=False),
     Index(None, "campaign_id"),
 )
+network_events = Table(
+    "network_events",
+    metadata,
+    # The fact's natural key: a refetch of the same record is ignored by the insert itself.
+    Column("fact_key", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("time_ticks", BigInteger, nullable=False),
+    Column("user", String(1000)),
+    Column("device", String(1000)),
+    Column("device_id", String(200)),
+    Column("src_ip", String(64)),
+    Column("dest_ip", String(64)),
+    Column("dest_port", Integer),
+    Column("domain", String(1000)),
+    # The domain's labels reversed and dot-terminated (``example.evil.a.``): a domain and its
+    # subdomains are then one prefix, one index range. Byte order on PostgreSQL, whatever the
+    # database's collation, so that the range holds exactly that prefix.
+    Column("domain_reversed", String(1000).with_variant(String(1000, collation="C"), "postgresql")),
+    Column("url", Text),
+    Column("action", String(200)),
+    Column("detail", Text),
+    Column("raw", Text, nullable=False),
+    Column("received_at", String(32), nullable=False),
+)
+# One per way a story joins an event, each with the time so the window is part of the index range.
+Index("ix_network_events_user_time_ticks", network_events.c.user, network_events.c.time_ticks)
+Index("ix_network_events_src_ip_time_ticks", network_events.c.src_ip, network_events.c.time_ticks)
+Index("ix_network_events_dest_ip_time_ticks", network_events.c.dest_ip, network_events.c.time_ticks)
+Index(
+    "ix_network_events_domain_reversed_time_ticks",
+    network_events.c.domain_reversed,
+    network_events.c.time_ticks,
+)
+# URLs are matched within the window (a URL is too long to index well); retention purges by time.
+Index("ix_network_events_time_ticks", network_events.c.time_ticks)
