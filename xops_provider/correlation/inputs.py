@@ -16,7 +16,7 @@ from typing import Any
 from xops_provider.correlation.campaigns import Campaign
 from xops_provider.correlation.document import correlate_story
 from xops_provider.correlation.endpoint_alerts import parse_endpoint_alert
-from xops_provider.correlation.facts import Fact, FactError
+from xops_provider.correlation.facts import Fact, FactError, NetworkEvent
 from xops_provider.correlation.hunting_rows import parse_hunting_row
 from xops_provider.correlation.keys import story_keys
 from xops_provider.correlation.matching import MatchPolicy, StoryMatches, match_story
@@ -46,12 +46,14 @@ class CorrelationInputs:
     """A story's correlation inputs, with its facts as stored.
 
     :param facts: the facts matched to the story, and its own ``EmailEvents``/``EmailUrlInfo`` rows.
+    :param network: the network events matched to it (Cato, Zeek), as stored.
     :param related: its related stories.
     :param campaign: its campaign, if any.
     :param sources: each source's state (``ok``, ``not_configured``, ``failed``).
     """
 
     facts: tuple[StoredFact, ...] = ()
+    network: tuple[NetworkEvent, ...] = ()
     related: tuple[RelatedStory, ...] = ()
     campaign: Campaign | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -83,7 +85,7 @@ def apply_correlation(
             parsed.append(parse_stored(stored))
         except FactError:
             continue  # quarantined when it was first read; a row that no longer parses adds nothing
-    facts = FactSet.of(parsed)
+    facts = FactSet.of([*parsed, *inputs.network])
     keys = story_keys(document, emails=facts.emails, email_urls=facts.email_urls)
     matches = match_story(
         keys,
@@ -148,15 +150,19 @@ def inputs_record(
     }
 
 
-def inputs_from_record(record: Mapping[str, Any], facts: Iterable[StoredFact]) -> CorrelationInputs:
+def inputs_from_record(
+    record: Mapping[str, Any], facts: Iterable[StoredFact], network: Iterable[NetworkEvent] = ()
+) -> CorrelationInputs:
     """The inputs a saved record describes, with the facts the store resolved for it.
 
     :param record: from :func:`inputs_record`.
-    :param facts: the stored facts its keys name.
+    :param facts: the stored hunting rows and alerts its keys name.
+    :param network: the stored network events its keys name.
     """
     campaign = record.get("campaign")
     return CorrelationInputs(
         facts=tuple(facts),
+        network=tuple(network),
         related=tuple(
             RelatedStory(
                 story_id=item["story_id"],

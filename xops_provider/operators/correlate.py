@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
     from xops_provider.store import Store
 
-#: Network sources the answers name while no feed is configured.
-NETWORK_SOURCES = ("cato",)
+#: The answers' network sources, and the stored event sources each one stands for.
+NETWORK_SOURCES = {"cato": ("cato",), "zeek": ("zeek_dns", "zeek_ssl")}
 
 
 @dataclass
@@ -103,7 +103,10 @@ def correlate(
     plan = plan_for_stories(
         [story_keys(d) for d in documents.values()], policy=policy, until=now or GraphTime.now()
     )
-    sources: dict[str, str] = dict.fromkeys(NETWORK_SOURCES, NOT_CONFIGURED)
+    stored_sources = store.evidence.network_sources()
+    sources: dict[str, str] = {
+        name: OK if stored_sources & set(kinds) else NOT_CONFIGURED for name, kinds in NETWORK_SOURCES.items()
+    }
     refused: list[QuarantineEntry] = []
     hunted: list[tuple[str, Fact]] = []
     sources[HUNTING] = OK
@@ -150,6 +153,10 @@ def correlate(
     if refused:
         _warn(log, "%d record(s) could not be read; quarantined with their reasons", len(refused))
     facts = _stored_facts(store, tenant_id=tenant_id, since=since)
+    if stored_sources:
+        facts = _with_network(
+            store, documents, facts, since=since, until=now or GraphTime.now(), policy=policy
+        )
     report.changed, report.campaigns = _save_inputs(store, documents, facts, sources, tenant_id, policy)
     produce(store.stories, integration=integration, batch_size=200)
     return report
@@ -163,6 +170,39 @@ def _stored_facts(store: Store, *, tenant_id: str, since: GraphTime) -> FactSet:
         except FactError:
             continue  # quarantined when it was first read
     return FactSet.of(parsed)
+
+
+def _with_network(
+    store: Store,
+    documents: dict[str, dict[str, Any]],
+    facts: FactSet,
+    *,
+    since: GraphTime,
+    until: GraphTime,
+    policy: MatchPolicy,
+) -> FactSet:
+    """``facts`` and the stored network events that could match a story: one set-based query per
+    chunk of users, domains, IPs and URLs over the window, never a scan per story."""
+    keys = [story_keys(d, emails=facts.emails, email_urls=facts.email_urls) for d in documents.values()]
+    candidates = store.evidence.network_events_for(
+        users={v for k in keys for v in k.recipients},
+        domains={v for k in keys for v in k.url_domains},
+        ips={v for k in keys for v in k.ips},
+        urls={v for k in keys for v in k.urls},
+        since=since,
+        until=until.shift(seconds=policy.window_seconds),
+    )
+    return FactSet.of(
+        [
+            *facts.emails,
+            *facts.email_urls,
+            *facts.clicks,
+            *facts.post_delivery,
+            *facts.network,
+            *facts.detections,
+            *candidates,
+        ]
+    )
 
 
 def _save_inputs(

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select, update
 
-from xops_provider.correlation.facts import EndpointDetection, Fact
+from xops_provider.correlation.facts import EndpointDetection, Fact, NetworkEvent
 from xops_provider.correlation.inputs import (
     ALERTS,
     HUNTING,
@@ -25,6 +25,7 @@ from xops_provider.correlation.inputs import (
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import tables as t
 from xops_provider.store.base import Repository, chunks, utc_now
+from xops_provider.store.evidence import network_event
 from xops_provider.sync.ports import QuarantineEntry
 
 
@@ -207,7 +208,7 @@ def read_inputs(engine: Any, story_ids: Iterable[str]) -> dict[str, CorrelationI
     :param engine: the store's engine.
     :param story_ids: the stories.
     """
-    c, h, a = t.story_correlation, t.hunting_rows, t.endpoint_alerts
+    c, h, a, ne = t.story_correlation, t.hunting_rows, t.endpoint_alerts, t.network_events
     records: dict[str, dict[str, Any]] = {}
     with engine.connect() as conn:
         for chunk in chunks(sorted(set(story_ids))):
@@ -217,7 +218,10 @@ def read_inputs(engine: Any, story_ids: Iterable[str]) -> dict[str, CorrelationI
             return {}
         wanted = sorted({key for record in records.values() for key in record.get("facts") or ()})
         facts: dict[str, StoredFact] = {}
+        network: dict[str, NetworkEvent] = {}
         for chunk in chunks(wanted):
+            for row in conn.execute(select(ne).where(ne.c.fact_key.in_(chunk))):
+                network[row.fact_key] = network_event(row)
             for row in conn.execute(
                 select(h.c.fact_key, h.c.table_name, h.c.raw).where(h.c.fact_key.in_(chunk))
             ):
@@ -225,6 +229,10 @@ def read_inputs(engine: Any, story_ids: Iterable[str]) -> dict[str, CorrelationI
             for row in conn.execute(select(a.c.fact_key, a.c.raw).where(a.c.fact_key.in_(chunk))):
                 facts[row.fact_key] = StoredFact(table=ALERTS, kind="alerts_v2", raw=row.raw)
     return {
-        story_id: inputs_from_record(record, [facts[k] for k in record.get("facts") or () if k in facts])
+        story_id: inputs_from_record(
+            record,
+            [facts[k] for k in record.get("facts") or () if k in facts],
+            [network[k] for k in record.get("facts") or () if k in network],
+        )
         for story_id, record in records.items()
     }

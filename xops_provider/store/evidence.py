@@ -122,8 +122,18 @@ class EvidenceStore(Repository):
         with self.engine.connect() as conn:
             for condition in conditions:
                 for row in conn.execute(select(ne).where(condition, window)):
-                    found.setdefault(row.fact_key, _event(row))
+                    found.setdefault(row.fact_key, network_event(row))
         return sorted(found.values(), key=lambda e: (e.time.ticks, e.fact_key))
+
+    def network_sources(self) -> set[str]:
+        """The sources that have any event stored (a feed pulled, or a log imported)."""
+        ne = t.network_events
+        with self.engine.connect() as conn:
+            return {
+                source
+                for source in ("cato", "zeek_dns", "zeek_ssl")
+                if conn.execute(select(ne.c.fact_key).where(ne.c.source == source).limit(1)).first()
+            }
 
     def purge_network_events(self, *, older_than: GraphTime) -> int:
         """Delete the events that happened before ``older_than`` (the retention).
@@ -172,7 +182,7 @@ def _row(event: NetworkEvent, *, received_at: str) -> dict[str, Any]:
     }
 
 
-def _event(row: Any) -> NetworkEvent:
+def network_event(row: Any) -> NetworkEvent:
     """A ``network_events`` row as the fact it was stored from."""
     return NetworkEvent(
         fact_key=row.fact_key,
