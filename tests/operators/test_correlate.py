@@ -118,3 +118,24 @@ class TestMissingPermissions:
         texts = [s["correlation"]["answers"]["clicked"] for s in _stories(url)]
         assert texts
         assert all("Defender advanced hunting" in text for text in texts)
+
+
+@pytest.mark.simulator(scenario="company-xyz", seed=7)
+class TestShown:
+    def test_stories_show_and_campaigns(self, correlated, capsys):
+        from xops_provider.cli import main
+
+        url, _ = correlated
+        bob = next(s for s in _stories(url) if s["correlation"]["clicks"])
+        assert main(["stories", "show", bob["story_id"]]) == 0
+        out = capsys.readouterr().out
+        for heading in ("Answers", "Clicks", "Endpoint detections", "Campaign"):
+            assert heading in out
+        assert main(["campaigns", "list"]) == 0
+        listing = capsys.readouterr().out
+        campaign_id = bob["correlation"]["campaign_id"]
+        assert campaign_id in listing
+        assert main(["campaigns", "show", campaign_id]) == 0
+        shown = capsys.readouterr().out
+        assert "bob.nguyen@companyxyz.com" in shown
+        assert "Shared indicators" in shown

@@ -18,6 +18,7 @@ _GROUPS: dict[str, tuple[str, bool]] = {
     "sync": ("xops_provider.cli.sync", True),
     "stories": ("xops_provider.cli.stories", True),
     "store": ("xops_provider.cli.store", True),
+    "campaigns": ("xops_provider.cli.campaigns", True),
     "network": ("xops_provider.cli.network", True),
 }
 

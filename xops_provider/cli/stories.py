@@ -195,8 +195,49 @@ def render_story(story: Mapping[str, Any]) -> str:
         lines += [
             f"{s(a['alert_id'])}  {s(a['title'])}  ({len(a.get('items') or [])} items)" for a in evidence
         ]
-    answers = story["correlation"].get("answers") or {}
+    lines += _correlation_lines(story.get("correlation") or {})
+    return "\n".join(lines)
+
+
+def _correlation_lines(correlation: Mapping[str, Any]) -> list[str]:
+    """The three answers first, then the records that back them: clicks, network, endpoint, campaign."""
+    s = terminal_safe
+    lines: list[str] = []
+    answers = correlation.get("answers") or {}
     if answers:
         lines += ["", "Answers", "-------"]
         lines += [f"{s(question)}: {s(answer)}" for question, answer in answers.items()]
-    return "\n".join(lines)
+    clicks = correlation.get("clicks") or []
+    if clicks:
+        lines += ["", f"Clicks ({len(clicks)})", "------"]
+        lines += [
+            f"{s(c['time'])}  {s(c.get('user') or '-'):<32} {s(c['action']):<12}"
+            f" {'clicked through' if c.get('clicked_through') else 'not through'}"
+            f"  {s(c['url'], max_length=70)}"
+            for c in clicks
+        ]
+    network = correlation.get("network_activity") or []
+    if network:
+        lines += ["", f"Network activity ({len(network)})", "----------------"]
+        lines += [
+            f"{s(n['time'])}  {s(n['source']):<20} {s(n.get('user') or '-'):<32}"
+            f" {s(n.get('domain') or n.get('dest_ip') or n.get('url') or '-', max_length=60)}"
+            f"  {s(n.get('action') or '')}"
+            for n in network
+        ]
+    detections = correlation.get("endpoint_detections") or []
+    if detections:
+        lines += ["", f"Endpoint detections ({len(detections)})", "-------------------"]
+        lines += [
+            f"{s(d['time'])}  {s(d['alert_id'])}  {s(d.get('severity') or '-')}  {s(d.get('title') or '')}"
+            for d in detections
+        ]
+    if correlation.get("campaign_id"):
+        users = correlation.get("affected_users") or []
+        related = correlation.get("related_stories") or []
+        lines += [
+            "",
+            f"Campaign     {s(correlation['campaign_id'])}: "
+            f"{len(related)} related stories, {len(users)} users",
+        ]
+    return lines

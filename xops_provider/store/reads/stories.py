@@ -240,6 +240,23 @@ class StoryReads(StoryListing):
         """
         return read_campaign(self.engine, campaign_id, limit=limit, with_users=self._with_users)
 
+    def campaign_summaries(self) -> list[dict[str, Any]]:
+        """Every campaign with its story count, highest criticality and first signal, largest first."""
+        st = t.stories
+        query = (
+            select(
+                st.c.campaign_id,
+                func.count().label("stories"),
+                func.max(st.c.criticality).label("max_criticality"),
+                func.min(st.c.first_signal).label("first_signal"),
+            )
+            .where(st.c.campaign_id.is_not(None))
+            .group_by(st.c.campaign_id)
+            .order_by(func.count().desc(), st.c.campaign_id)
+        )
+        with self.engine.connect() as conn:
+            return [row._asdict() for row in conn.execute(query)]
+
     def facets(self) -> dict[str, list[str]]:
         """The values the list's filters offer: integrations and indications in the store."""
         st = t.stories
