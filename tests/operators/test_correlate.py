@@ -139,3 +139,54 @@ class TestShown:
         shown = capsys.readouterr().out
         assert "bob.nguyen@companyxyz.com" in shown
         assert "Shared indicators" in shown
+
+
+def _produced(simulator, tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path}/stories.db"
+    monkeypatch.setenv("AIRFLOW_CONN_XOPS_STORE", store_conn_env(url))
+    synced(url)
+    with Store.open(url) as store:
+        produce(store.stories, integration="default", batch_size=50)
+    return url
+
+
+@pytest.mark.simulator(scenario="company-xyz", seed=7)
+class TestBadInput:
+    def test_a_refused_query_is_quarantined_and_the_rest_goes_on(self, simulator, tmp_path, monkeypatch):
+        from tests.faults.helpers import FAST_CLIENT
+        from xops_provider.hooks.defender_evidence import DefenderEvidenceHook
+        from xops_provider.operators.correlate import correlate
+
+        url = _produced(simulator, tmp_path, monkeypatch)
+        before = len(_stories(url))
+        simulator.admin.set_faults("hunting_400=1x")
+        hook = DefenderEvidenceHook(**FAST_CLIENT)
+        with Store.open(url) as store:
+            report = correlate(hook, store, integration="default")
+            refused = [q for q in store.sync.quarantined("default") if q.kind == "hunting_query"]
+        assert len(refused) == 1
+        assert "injected error" in refused[0].reason
+        assert report.hunting_calls > 1  # the other tables were still queried
+        stories = _stories(url)
+        assert len(stories) == before
+        assert any("failed" in s["correlation"]["answers"]["clicked"] for s in stories) or any(
+            s["correlation"]["clicks"] for s in stories
+        )
+
+    def test_a_429_storm_is_waited_out(self, simulator, tmp_path, monkeypatch):
+        from tests.faults.helpers import FAST_CLIENT
+        from xops_provider.hooks.defender_evidence import DefenderEvidenceHook
+        from xops_provider.operators.correlate import correlate
+
+        url = _produced(simulator, tmp_path, monkeypatch)
+        simulator.admin.set_faults("hunting_429=12x,retry_after=0.01")
+        waits: list[float] = []
+        hook = DefenderEvidenceHook(**{**FAST_CLIENT, "max_retries": 3}, sleep=waits.append)
+        with Store.open(url) as store:
+            report = correlate(hook, store, integration="default")
+        assert waits  # the client's retries ran out and the hook waited the quota out
+        clicked = {
+            c["user"] for s in _stories(url) for c in s["correlation"]["clicks"] if c.get("clicked_through")
+        }
+        assert clicked == set(TRUTH["clicked_through"])
+        assert report.hunting_rows > 0

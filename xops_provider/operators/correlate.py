@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
-from xops_provider.clients.errors import GraphError, GraphForbiddenError
+from xops_provider.clients.errors import GraphBadRequestError, GraphError, GraphForbiddenError
 from xops_provider.correlation.answers import ALERTS, FAILED, HUNTING, NOT_CONFIGURED, OK
 from xops_provider.correlation.campaigns import assign_campaigns, campaign_of
 from xops_provider.correlation.endpoint_alerts import ENDPOINT_SOURCES, parse_endpoint_alert
@@ -114,8 +114,15 @@ def correlate(
         report.rejected_values = len(plan.rejected)
         try:
             for query in plan.queries:
-                rows = hook.run_hunting_query(query.query)
                 report.hunting_calls += 1
+                try:
+                    rows = hook.run_hunting_query(query.query)
+                except GraphBadRequestError as err:
+                    # One refused batch: its query is quarantined with Graph's reason, the rest go on.
+                    sources[HUNTING] = FAILED
+                    refused.append(_quarantined("hunting_query", f"{query.table}: {err}", query.query))
+                    _warn(log, "Hunting refused a %s query (%s); quarantined", query.table, err)
+                    continue
                 report.hunting_rows += len(rows)
                 for row in rows:
                     try:
