@@ -114,7 +114,7 @@ class TestMissingPermissions:
             produce(store.stories, integration="default", batch_size=50)
         simulator.admin.set_roles(simulator.client_id, ["SecurityIncident.Read.All"], revoke_tokens=True)
         counts = CorrelateOperator(task_id="correlate").execute({})
-        assert counts["hunting_calls"] == 0
+        assert counts["hunting_rows"] == 0
         texts = [s["correlation"]["answers"]["clicked"] for s in _stories(url)]
         assert texts
         assert all("Defender advanced hunting" in text for text in texts)

@@ -106,7 +106,7 @@ class TestEvidenceTypes:
         [
             pytest.param(
                 {"@odata.type": f"{ODATA}mailboxEvidence", "primaryAddress": " Alice@XYZ.example "},
-                {("mailbox", "alice@xyz.example")},
+                {("mailbox", "alice@xyz.example"), ("user", "alice@xyz.example")},
                 id="mailbox",
             ),
             pytest.param(
@@ -204,6 +204,7 @@ class TestEvidenceTypes:
         assert set(entities) == {
             ("email", "abc-1"),
             ("mailbox", "alice@xyz.example"),
+            ("user", "alice@xyz.example"),
             ("sender", "billing@contoso-invoices.example"),
             ("sender", "bounce@mailer.contoso-invoices.example"),
             ("domain", "contoso-invoices.example"),
@@ -233,6 +234,7 @@ class TestEvidenceTypes:
             "remediation_status": "none",
         }
         assert entities[("mailbox", "alice@xyz.example")]["roles"] == ["recipient"]
+        assert entities[("user", "alice@xyz.example")]["roles"] == ["recipient"]
         assert entities[("sender", "billing@contoso-invoices.example")]["roles"] == ["p2_sender"]
         assert entities[("sender", "billing@contoso-invoices.example")]["attributes"] == {
             "display_name": "Contoso Billing",
@@ -332,3 +334,40 @@ class TestRealContent:
         entities = extract_entities([story_alert(raw["id"], raw["evidence"])])
         assert pairs(entities) >= {("mailbox", "xxxxxxxxxx@outlook.com"), ("ip", "93.159.28.68")}
         assert all(e["value"] for e in entities)
+
+
+class TestRecipientUsers:
+    @pytest.mark.parametrize(
+        ("evidence", "user"),
+        [
+            pytest.param(
+                {
+                    "@odata.type": "#microsoft.graph.security.mailboxEvidence",
+                    "primaryAddress": "Bob.Nguyen@CompanyXYZ.com",
+                    "userAccount": {"userPrincipalName": "bob.n@companyxyz.onmicrosoft.com"},
+                    "roles": [],
+                },
+                "bob.n@companyxyz.onmicrosoft.com",
+                id="mailbox-user-account",
+            ),
+            pytest.param(
+                {
+                    "@odata.type": "#microsoft.graph.security.mailboxEvidence",
+                    "primaryAddress": "Bob.Nguyen@CompanyXYZ.com",
+                    "roles": [],
+                },
+                "bob.nguyen@companyxyz.com",
+                id="mailbox-address",
+            ),
+        ],
+    )
+    def test_each_recipient_is_a_user(self, evidence, user):
+        entities = {(e["type"], e["value"]): e for e in extract_entities_of([evidence])}
+        assert entities[("user", user)]["roles"] == ["recipient"]
+
+
+def extract_entities_of(evidence: list[dict]) -> list[dict]:
+    collector = EntityCollector()
+    for item in evidence:
+        add_evidence(collector, item, alert_id="a1")
+    return collector.entities()

@@ -6,8 +6,9 @@ item whose identifying value is empty yields no entity rather than an invalid on
 types become ``other`` entities that keep the whole payload.
 
 A message's recipient is a ``mailbox`` entity with the role ``recipient`` (the address the mail was
-sent to); a ``user`` entity comes only from identity evidence (``userEvidence``), so the two are not
-conflated when a shared mailbox or alias received the mail.
+sent to) and a ``user`` entity with the same role: the mailbox's ``userAccount`` when the evidence
+names one, else the address. Facts keyed by user (clicks, network events, endpoint alerts) join
+stories through it; identity evidence (``userEvidence``) adds users of its own.
 
 An entity is ``{"type", "value", "roles", "verdict", "attributes", "alert_ids"}``. Merging is
 order-independent: roles and list attributes are sorted unions, the verdict is the most severe
@@ -318,6 +319,8 @@ def _analyzed_message(
         key = f"message:{_stable_hash([recipient, attributes['subject'], senders])}"
     sink.add("email", key, alert_id=alert_id, roles=roles, verdict=verdict, attributes=attributes)
     sink.add("mailbox", recipient, alert_id=alert_id, roles=["recipient"])
+    # The recipient as a user too, so that facts keyed by user (clicks, network, endpoint) join it.
+    sink.add("user", recipient, alert_id=alert_id, roles=["recipient"])
     sink.add("ip", sender_ip, alert_id=alert_id, roles=["sender_ip"])
     for url in urls:
         _add_url(sink, url, alert_id, ["in_email"], None)
@@ -339,6 +342,14 @@ def _mailbox(
             "upn": normalize_address(ev.get("upn")),
         },
     )
+    if "recipient" in (roles or ["recipient"]):
+        sink.add(
+            "user",
+            _account_value(account) or address,
+            alert_id=alert_id,
+            roles=["recipient"],
+            attributes=_account_attributes(account),
+        )
 
 
 def _mail_cluster(
