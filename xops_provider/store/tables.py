@@ -188,7 +188,7 @@ story_entities = Table(
 )
 Index("ix_story_entities_type_value", story_entities.c.type, story_entities.c.value)
 
-# -- Story reads (``store/reads.py``, the Workbench and the CLI) ---------------------------------------
+# -- Story reads (``store/reads/``, the Workbench and the CLI) -----------------------------------------
 # Two more projections of the document, so that the list shows and groups by them: ``source`` (the
 # primary recipient) and ``producer``. A writer that does not pass them gets them computed from the
 # row's own ``document`` (:func:`document_projection`), so they can never disagree with it.

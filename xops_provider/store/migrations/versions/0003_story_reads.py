@@ -5,7 +5,7 @@ Revises: 0002
 Create Date: 2026-11-29 10:00:00
 
 The Workbench lists 50,000 stories by keyset pages, filters, groups and searches them, each through
-an index (store/reads.py):
+an index (store/reads/):
 - ``source`` (the primary recipient) and ``producer``, projections of the document that the list
   shows and groups by, filled here from the stored documents;
 - ``(column, story_id)`` for each sort, so that a page continues from its cursor in one index range;
