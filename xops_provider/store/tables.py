@@ -188,7 +188,7 @@ story_entities = Table(
 )
 Index("ix_story_entities_type_value", story_entities.c.type, story_entities.c.value)
 
-# -- Story reads (``store/reads.py``, the Workbench and the CLI) ---------------------------------------
+# -- Story reads (``store/reads/``, the Workbench and the CLI) -----------------------------------------
 # Two more projections of the document, so that the list shows and groups by them: ``source`` (the
 # primary recipient) and ``producer``. A writer that does not pass them gets them computed from the
 # row's own ``document`` (:func:`document_projection`), so they can never disagree with it.
@@ -251,6 +251,10 @@ Index("ix_stories_updated_at_story_id", stories.c.updated_at, stories.c.story_id
 Index("ix_stories_indication_criticality", stories.c.indication, stories.c.criticality)
 Index("ix_stories_verdict_criticality", stories.c.verdict, stories.c.criticality)
 Index("ix_stories_source_criticality", stories.c.source, stories.c.criticality)
+# Merged stories only: almost every merged_into is NULL, which makes SQLite's statistics call the full
+# index useless, so the story page's "merged incidents" scanned every story.
+_MERGED = stories.c.merged_into.is_not(None)
+Index("ix_stories_merged_into_set", stories.c.merged_into, sqlite_where=_MERGED, postgresql_where=_MERGED)
 # Subject search: trigrams (pg_trgm) for ILIKE '%term%' on PostgreSQL; on SQLite a narrow index the
 # LIKE scan reads instead of the rows and their documents.
 Index(

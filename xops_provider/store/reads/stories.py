@@ -78,7 +78,9 @@ class StoryReads(StoryListing):
         rows: list[Any] = []
         with self.engine.connect() as conn:
             if after is None or not after["n"]:
-                ranged = [*story_conditions(query, sqlite=self._sqlite), column.is_not(None)]
+                ranged = story_conditions(query, sqlite=self._sqlite)
+                if column.nullable:
+                    ranged.append(column.is_not(None))
                 if after is not None:
                     key = (after["k"], after["i"])
                     if column is story_id:
@@ -202,9 +204,12 @@ class StoryReads(StoryListing):
 
         :param story_id: the surviving story.
         """
-        statement = self._summary_select([t.stories.c.merged_into == story_id]).order_by(t.stories.c.story_id)
+        # Read through the partial index of merged stories (ix_stories_merged_into_set), and sorted
+        # here: with ORDER BY story_id, SQLite walked the primary key instead (1.8 s at 50,000).
+        statement = self._summary_select([t.stories.c.merged_into == story_id]).limit(MAX_PAGE)
         with self.engine.connect() as conn:
-            return [summary_of(row) for row in conn.execute(statement.limit(MAX_PAGE))]
+            rows = [summary_of(row) for row in conn.execute(statement)]
+        return sorted(rows, key=lambda row: row["story_id"])
 
     def users(self, story_ids: Sequence[str]) -> dict[str, list[str]]:
         """The users and mailboxes of each story, from the entity index.

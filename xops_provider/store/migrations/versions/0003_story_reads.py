@@ -5,11 +5,12 @@ Revises: 0002
 Create Date: 2026-11-29 10:00:00
 
 The Workbench lists 50,000 stories by keyset pages, filters, groups and searches them, each through
-an index (store/reads.py):
+an index (store/reads/):
 - ``source`` (the primary recipient) and ``producer``, projections of the document that the list
   shows and groups by, filled here from the stored documents;
 - ``(column, story_id)`` for each sort, so that a page continues from its cursor in one index range;
 - ``(indication|verdict|source, criticality)`` for the filters and the grouped counts;
+- ``merged_into`` of merged stories only (partial), for the story page's merged incidents;
 - subject search on ``title``: pg_trgm trigrams on PostgreSQL (a trusted extension since
   PostgreSQL 13: the store's owner may create it), a plain index on SQLite;
 - value-prefix search over the entity index (``text_pattern_ops`` on PostgreSQL, for any collation).
@@ -99,6 +100,15 @@ def upgrade() -> None:
     _backfill()
     for name, columns in _INDEXES:
         op.create_index(name, "stories", columns, unique=False)
+    merged = sa.column("merged_into").is_not(None)
+    op.create_index(
+        "ix_stories_merged_into_set",
+        "stories",
+        ["merged_into"],
+        unique=False,
+        sqlite_where=merged,
+        postgresql_where=merged,
+    )
     if postgres:
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     op.create_index(
@@ -121,6 +131,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_story_entities_value_prefix", table_name="story_entities")
     op.drop_index("ix_stories_title_search", table_name="stories")
+    op.drop_index("ix_stories_merged_into_set", table_name="stories")
     for name, _ in reversed(_INDEXES):
         op.drop_index(name, table_name="stories")
     with op.batch_alter_table("stories") as batch:
