@@ -91,6 +91,16 @@ _XOPS_CONFIG: dict[str, Any] = {
             "example": "30",
             "default": "60",
         },
+        "network_retention_days": {
+            "description": (
+                "How many days of network events (Cato's feed, imported Zeek and Cato logs) the store\n"
+                "keeps for correlation; ``xops network purge`` deletes older ones by event time.\n"
+            ),
+            "version_added": "0.1.0",
+            "type": "integer",
+            "example": "90",
+            "default": "30",
+        },
     },
 }
 
