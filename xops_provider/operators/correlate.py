@@ -20,12 +20,13 @@ from airflow.sdk import BaseOperator
 from xops_provider.clients.errors import GraphBadRequestError, GraphError, GraphForbiddenError
 from xops_provider.correlation.answers import ALERTS, FAILED, HUNTING, NOT_CONFIGURED, OK
 from xops_provider.correlation.campaigns import assign_campaigns, campaign_of
+from xops_provider.correlation.candidates import FactIndex
 from xops_provider.correlation.endpoint_alerts import ENDPOINT_SOURCES, parse_endpoint_alert
 from xops_provider.correlation.facts import Fact, FactError
 from xops_provider.correlation.hunting_rows import parse_hunting_row
 from xops_provider.correlation.inputs import inputs_record, matched_fact_keys, parse_stored
 from xops_provider.correlation.keys import story_keys
-from xops_provider.correlation.matching import MatchPolicy, match_story
+from xops_provider.correlation.matching import MatchPolicy
 from xops_provider.correlation.pipeline import RECEIPT_SLACK_SECONDS, FactSet, plan_for_stories
 from xops_provider.correlation.related import related_stories
 from xops_provider.hooks.defender_evidence import DefenderEvidenceHook
@@ -226,17 +227,11 @@ def _save_inputs(
     }
     related = related_stories(keys.values())
     assignment = assign_campaigns(keys.values(), previous=store.correlation.campaigns(tenant_id=tenant_id))
+    index = FactIndex(facts)
     inputs = {}
     for sid in sorted(keys):
         story = keys[sid]
-        matches = match_story(
-            story,
-            clicks=facts.clicks,
-            post_delivery=facts.post_delivery,
-            network=facts.network,
-            detections=facts.detections,
-            policy=policy,
-        )
+        matches = index.match(story, policy=policy)
         own = [f for f in (*facts.emails, *facts.email_urls) if f.message_id in story.message_ids]
         record = inputs_record(
             fact_keys=matched_fact_keys(matches, own),
