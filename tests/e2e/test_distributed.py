@@ -22,7 +22,7 @@ from xops_provider.simulator.scenarios import company_xyz as xyz
 from xops_provider.store import Store
 
 SCHEMA = json.loads(STORY_SCHEMA.read_text())
-TASK_IDS = ("wait_for_incidents", "ingest_incidents", "produce_stories")
+TASK_IDS = ("wait_for_incidents", "ingest_incidents", "produce_stories", "correlate_stories")
 MDO_SERVICE_SOURCE = "microsoftdefenderforoffice365"
 INCIDENTS_ROUTE = "/v1.0/security/incidents"
 _FINISHED = {"success", "failed"}
