@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import ipaddress
 import json
 import os
 import secrets
@@ -28,7 +27,6 @@ JWT_SECRET_FILE = "jwt_secret"
 FERNET_KEY_FILE = "fernet_key"
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 #: The host names the simulator's certificate always covers besides the compose one.
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def _write_private(path: Path, data: str) -> None:
@@ -86,83 +84,15 @@ def simulator_tls(*, state_dir: Path, hostname: str) -> None:
     :param state_dir: the simulator's state directory.
     :param hostname: the simulator's host name on the compose network.
     """
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from xops_provider.simulator.tls import LOOPBACK_NAMES, ensure_tls
 
     names = [hostname, *LOOPBACK_NAMES]
     state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if _covers(state_dir / "server.pem", names) and (state_dir / "ca.pem").exists():
         return
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name(
-            [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "xops-provider compose demo"),
-                x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-            ]
-        )
-
-    def alt_name(value: str) -> x509.GeneralName:
-        try:
-            return x509.IPAddress(ipaddress.ip_address(value))
-        except ValueError:
-            return x509.DNSName(value)
-
-    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-    until = now + dt.timedelta(days=825)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("xops compose demo CA")
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_cert = (
-        x509.CertificateBuilder()
-        .subject_name(name(hostname))
-        .issuer_name(ca_name)
-        .public_key(server_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.SubjectAlternativeName([alt_name(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    key_pem = server_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    _write_private(state_dir / "server-key.pem", key_pem.decode())
-    (state_dir / "server.pem").write_bytes(server_cert.public_bytes(pem) + ca_cert.public_bytes(pem))
-    # The CA's key is dropped: nothing else is ever signed with it.
-    (state_dir / "ca.pem").write_bytes(ca_cert.public_bytes(pem))
+    for stale in ("ca.pem", "server.pem", "server-key.pem"):
+        (state_dir / stale).unlink(missing_ok=True)
+    ensure_tls(state_dir, names=tuple(names))
 
 
 def demo_connection(*, state_dir: Path, base_url: str, conn_id: str) -> None:

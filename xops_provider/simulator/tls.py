@@ -46,12 +46,25 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def ensure_tls(state_dir: Path) -> TlsFiles:
+#: The names the server certificate covers unless the caller adds its own (the compose demo does).
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def _alt_name(value: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(value))
+    except ValueError:
+        return x509.DNSName(value)
+
+
+def ensure_tls(state_dir: Path, *, names: tuple[str, ...] = LOOPBACK_NAMES) -> TlsFiles:
     """Create the CA and the server certificate in ``state_dir`` unless they are already there.
 
     Reusing them across restarts keeps a client's trusted ``ca.pem`` valid for the same directory.
 
     :param state_dir: the simulator's state directory.
+    :param names: the host names and addresses the server certificate covers; the first is its
+        common name.
     """
     files = TlsFiles(
         ca_path=state_dir / "ca.pem",
@@ -94,22 +107,13 @@ def ensure_tls(state_dir: Path) -> TlsFiles:
     server_key = ec.generate_private_key(ec.SECP256R1())
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
+        .subject_name(_name(names[0]))
         .issuer_name(ca_name)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now)
         .not_valid_after(now + _VALIDITY)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [
-                    x509.DNSName("localhost"),
-                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                    x509.IPAddress(ipaddress.ip_address("::1")),
-                ]
-            ),
-            critical=False,
-        )
+        .add_extension(x509.SubjectAlternativeName([_alt_name(n) for n in names]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
