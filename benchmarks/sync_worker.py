@@ -2,7 +2,7 @@
 
 Modes:
 
-* ``ingest``: ``DefenderIncidentsHook.sync`` into the store at ``--store-url``;
+* ``ingest``: ``operators.ingest.ingest_incidents`` into the store at ``--store-url``;
 * ``bare``: a plain ``requests`` loop that only pages and parses (the I/O floor);
 * ``kiota``: the azure provider's ``KiotaRequestAdapterHook`` paging the same endpoint;
 * ``produce``: the Generic Incident producer over everything an ``ingest`` run left in ``--store-url``.
@@ -95,7 +95,7 @@ def _token(conn: dict[str, Any]) -> tuple[str, str, Any]:
 
 def run_produce(store_url: str) -> dict[str, Any]:
     from xops_provider.store import Store
-    from xops_provider.stories.producer import produce
+    from xops_provider.stories.produce import produce
 
     store = Store.open(store_url)
     started = time.perf_counter()

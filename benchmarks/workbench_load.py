@@ -44,10 +44,11 @@ from psycopg import sql
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from xops_provider.store.repository import entity_rows, story_row  # noqa: E402
+
 from xops_provider.store import Store  # noqa: E402
 from xops_provider.store import tables as t  # noqa: E402
 from xops_provider.store.reads import StoryQuery, StoryReads  # noqa: E402
-from xops_provider.store.repository import entity_rows, story_row  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 PG_ADMIN = os.environ.get("XOPS_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

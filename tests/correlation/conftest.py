@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from tests.paths import REAL_FIXTURES, STORY_SCHEMA
 from tests.stories.campaign import INTEGRATION, TENANT, campaign_payloads, received_at
 from tests.stories.memory import InMemoryStoryRepository
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 CATO_FIXTURE = REAL_FIXTURES / "network" / "cato_events_feed" / "records_sekoia.ndjson"
 HUNTING_FIXTURE = REAL_FIXTURES / "hunting" / "email_tables_linked_elastic.ndjson"

@@ -10,7 +10,7 @@ from tests.faults.helpers import store_conn_env, synced
 from xops_provider.operators.correlate import CorrelateOperator
 from xops_provider.simulator.scenarios.company_xyz import COMPANY_XYZ_CORRELATION_TRUTH as TRUTH
 from xops_provider.store import Store
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 HUNTING_ROUTE = "/v1.0/security/runHuntingQuery"
 

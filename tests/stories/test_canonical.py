@@ -23,7 +23,8 @@ from tests.stories.campaign import INTEGRATION, TENANT, alert, at, incident, mes
 from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.stories.canonical import CanonicalDocument, canonical_json, plain_copy
 from xops_provider.stories.errors import StoryInputError
-from xops_provider.stories.producer import build_story, produce
+from xops_provider.stories.produce import produce
+from xops_provider.stories.producer import build_story
 
 GOLDEN = Path(__file__).parent / "golden"
 

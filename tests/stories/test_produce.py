@@ -17,7 +17,7 @@ from tests.stories.campaign import (
     simple_mdo_incident,
 )
 from tests.stories.memory import InMemoryStoryRepository
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 
 def ingest(repo: InMemoryStoryRepository, payloads: list[dict[str, Any]], *, tenant_id: str = TENANT) -> None:

@@ -11,7 +11,7 @@ import pytest
 from tests.stories.campaign import INTEGRATION, received_at, simple_mdo_incident
 from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.stories.ports import StoryFailure
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 
 class Recording(InMemoryStoryRepository):

@@ -25,7 +25,8 @@ from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.errors import StoryInputError
 from xops_provider.stories.ports import IncidentVersion
-from xops_provider.stories.producer import build_story, produce, story_id
+from xops_provider.stories.produce import produce
+from xops_provider.stories.producer import build_story, story_id
 
 
 def build(payloads: list[dict[str, Any]], *, incident_id: str | None = None, **kwargs: Any) -> dict | None:

@@ -22,7 +22,8 @@ from tests.stories.campaign import (
 from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.ports import IncidentVersion
-from xops_provider.stories.producer import build_story, produce
+from xops_provider.stories.produce import produce
+from xops_provider.stories.producer import build_story
 
 POOL = campaign_payloads() + chain_payloads()
 

@@ -17,7 +17,7 @@ from tests.stories.memory import InMemoryStoryRepository
 from xops_provider.models.incident import Incident
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import Store
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 from xops_provider.sync.ports import NewVersion
 
 POOL = campaign_payloads() + chain_payloads()
@@ -93,7 +93,7 @@ class TestRealStore:
 
 class TestFailuresAreQuarantined:
     def test_a_failed_story_is_quarantined_with_its_batch(self, store: Store, monkeypatch) -> None:
-        from xops_provider.stories import producer
+        from xops_provider.stories import produce as producer
 
         real_build = producer.build_story
 

@@ -20,7 +20,7 @@ from xops_provider.simulator.process import SimulatorProcess
 from xops_provider.simulator.scenarios import company_xyz as xyz
 from xops_provider.store import Store
 from xops_provider.store.reads import StoryReads
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 #: Runs script if anything renders it as HTML; each payload sets its own marker.
 HOSTILE_TITLE = '<script>window.__xss="title"</script><img src=x onerror="window.__xss=\'img\'">'

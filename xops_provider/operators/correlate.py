@@ -32,7 +32,7 @@ from xops_provider.correlation.related import related_stories
 from xops_provider.hooks.defender_evidence import DefenderEvidenceHook
 from xops_provider.hooks.store import StoreHook
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 from xops_provider.sync.ports import QuarantineEntry
 
 if TYPE_CHECKING:

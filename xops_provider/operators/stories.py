@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from xops_provider.hooks.store import StoreHook
-from xops_provider.stories.producer import produce
+from xops_provider.stories.produce import produce
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -2,6 +2,6 @@
 
 Pure Python (standard library, pydantic, msgspec, pendulum and :mod:`xops_provider.models`); no
 Airflow, no HTTP, no database. The entry points are :func:`xops_provider.stories.producer.build_story`,
-:func:`~xops_provider.stories.producer.produce` and :func:`~xops_provider.stories.producer.story_id`;
+:func:`~xops_provider.stories.produce.produce` and :func:`~xops_provider.stories.producer.story_id`;
 storage is reached only through :class:`xops_provider.stories.ports.StoryRepository`.
 """
