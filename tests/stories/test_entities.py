@@ -8,8 +8,10 @@ import pytest
 
 from tests.stories.campaign import ODATA, message_evidence
 from xops_provider.models.incident import Alert
+from xops_provider.models.normalize import url_domain
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.stories.entities import EntityCollector, add_evidence, extract_entities, url_domain
+from xops_provider.stories.entities import EntityCollector, extract_entities
+from xops_provider.stories.evidence import add_evidence
 from xops_provider.stories.versions import StoryAlert
 
 

@@ -14,7 +14,7 @@ from xops_provider.models import normalize
 from xops_provider.models.incident import blank_to_none, evidence_kind, normalize_enum
 from xops_provider.models.normalize import scalar_text
 from xops_provider.stories import entities
-from xops_provider.stories.entities import kind_of, verdict_of
+from xops_provider.stories.evidence import kind_of, verdict_of
 
 
 class Text(str):

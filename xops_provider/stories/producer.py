@@ -16,8 +16,9 @@ from typing import Any
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.stories.canonical import plain_copy
 from xops_provider.stories.criticality import Signals, criticality, effective_severity
-from xops_provider.stories.entities import alert_evidence, extract_entities, kind_of, verdict_of
+from xops_provider.stories.entities import extract_entities
 from xops_provider.stories.errors import StoryInputError
+from xops_provider.stories.evidence import alert_evidence, kind_of, verdict_of
 from xops_provider.stories.indication import indication, predicted_verdict
 from xops_provider.stories.narrative import narrative
 from xops_provider.stories.ports import IncidentVersion

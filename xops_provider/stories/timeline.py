@@ -15,14 +15,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from xops_provider.models.incident import blank_to_none
+from xops_provider.models.normalize import normalize_address, normalize_message_id, scalar_text
 from xops_provider.models.timestamps import GraphTime, InvalidTimestamp
-from xops_provider.stories.entities import (
-    alert_evidence,
-    kind_of,
-    normalize_address,
-    normalize_message_id,
-    scalar_text,
-)
+from xops_provider.stories.evidence import alert_evidence, kind_of
 from xops_provider.stories.status import is_reactivation
 from xops_provider.stories.versions import ParsedVersion, StoryAlert
 
