@@ -35,7 +35,7 @@ def _cpu_run(tree: Path, mode: str, env: dict[str, str], *extra: str) -> tuple[f
             [sys.executable, str(tree / "benchmarks" / "sync_worker.py"), mode, *extra],
             env=env,
             stdout=out,
-            stderr=subprocess.DEVNULL,
+            stderr=out,
             cwd=tree,
         )
         _, status, usage = os.wait4(proc.pid, 0)
@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
                             )
     finally:
         simulator.stop()
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline)], check=False)
+        for tree in trees.values():
+            subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)], check=False)
 
     load = os.getloadavg()[0]
     print(f"\nbest CPU seconds of {args.rounds} rounds, {args.incidents:,} incidents; load {load:.1f}")
