@@ -158,8 +158,10 @@ class TestAgainstSimulator:
         ok, message = _use(monkeypatch, connection).test_connection()
         assert not ok
         assert message.startswith("Unreachable")
-        with pytest.raises(CatoUnreachableError):
-            _client(connection, max_retries=1).events_feed(marker=None)
+        client = _client(connection, max_retries=2)
+        with pytest.raises(CatoUnreachableError, match="cannot reach 127.0.0.1:9"):
+            client.events_feed(marker=None)
+        assert (client.counters.requests, client.counters.retries) == (3, 2)
 
     def test_rate_limit_is_retried(self, simulator, caplog):
         simulator.admin.set_faults("cato_error=2x")
