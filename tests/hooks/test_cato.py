@@ -159,7 +159,7 @@ class TestAgainstSimulator:
         assert not ok
         assert message.startswith("Unreachable")
         client = _client(connection, max_retries=2)
-        with pytest.raises(CatoUnreachableError, match="cannot reach 127.0.0.1:9"):
+        with pytest.raises(CatoUnreachableError, match=r"cannot reach 127\.0\.0\.1:9"):
             client.events_feed(marker=None)
         assert (client.counters.requests, client.counters.retries) == (3, 2)
 
