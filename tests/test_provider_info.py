@@ -15,6 +15,7 @@ import jsonschema
 import pytest
 
 from xops_provider.get_provider_info import get_provider_info
+from xops_provider.hooks.cato import CatoEventsHook
 from xops_provider.hooks.ms_tenant import MsTenantHook
 
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -227,6 +228,53 @@ class TestConnectionForm:
     def test_defaults(self, ms_tenant_meta):
         assert ms_tenant_meta.extra_fields["cloud"]["value"] == "public"
         assert ms_tenant_meta.extra_fields["use_workload_identity"]["value"] is False
+
+
+class TestCatoConnection:
+    """The ``cato`` connection type: declared like ``ms_tenant``, drawn by the UI."""
+
+    @pytest.fixture(scope="class")
+    def cato_meta(self):
+        from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+
+        metas = {meta.connection_type: meta for meta in HookMetaService.hook_meta_data()}
+        assert "cato" in metas, sorted(metas)
+        return metas["cato"]
+
+    def test_connection_type_matches_the_hook(self, provider_info):
+        (conn,) = [c for c in provider_info["connection-types"] if c["connection-type"] == "cato"]
+        module_name, _, class_name = conn["hook-class-name"].rpartition(".")
+        assert getattr(importlib.import_module(module_name), class_name) is CatoEventsHook
+        assert (CatoEventsHook.conn_type, CatoEventsHook.default_conn_name) == ("cato", "cato_default")
+        assert conn["hook-name"] == CatoEventsHook.hook_name
+
+    def test_modules_are_declared(self, provider_info):
+        modules = {
+            m
+            for section in ("hooks", "operators")
+            for i in provider_info[section]
+            for m in i["python-modules"]
+        }
+        assert {"xops_provider.hooks.cato", "xops_provider.operators.network"} <= modules
+
+    def test_form(self, cato_meta):
+        fields = cato_meta.standard_fields
+        assert fields.password.title == "API key"
+        assert fields.login.title == "Account ID"
+        assert fields.host.title == "API endpoint"
+        assert fields.port.hidden
+        assert set(cato_meta.extra_fields) == {"account_id", "endpoint", "verify"}
+        for name, field in cato_meta.extra_fields.items():
+            assert "null" in field["schema"]["type"], name
+            assert field["description"], name
+
+    def test_providers_manager_resolves_the_hook(self):
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+        hook_info = ProvidersManagerTaskRuntime().hooks["cato"]
+        assert hook_info is not None
+        assert hook_info.hook_class_name == "xops_provider.hooks.cato.CatoEventsHook"
+        assert hook_info.connection_id_attribute_name == "cato_conn_id"
 
 
 class TestAirflowProvidersList:

@@ -12,6 +12,7 @@ from typing import Any
 
 _DEFENDER = "Microsoft Defender for Office 365"
 _STORIES = "XOps Stories"
+_CATO = "Cato Networks"
 
 
 def _optional(kind: str, **schema: Any) -> dict[str, Any]:
@@ -61,6 +62,24 @@ _MS_TENANT_FIELDS: dict[str, dict[str, Any]] = {
             "or, without it, the managed identity."
         ),
         "schema": _optional("boolean", default=False),
+    },
+}
+
+_CATO_FIELDS: dict[str, dict[str, Any]] = {
+    "account_id": {
+        "label": "Account ID",
+        "description": "The Cato account id; used instead of the login when set.",
+        "schema": _optional("string"),
+    },
+    "endpoint": {
+        "label": "API endpoint",
+        "description": "Cato's API (https:// URL); used instead of the host. Default https://api.catonetworks.com.",
+        "schema": _optional("string"),
+    },
+    "verify": {
+        "label": "Verify TLS",
+        "description": "true, false, or the path of a CA bundle to trust.",
+        "schema": _optional("string", default="true"),
     },
 }
 
@@ -124,6 +143,11 @@ def get_provider_info() -> dict[str, Any]:
                 "external-doc-url": "https://airflow.apache.org/docs/apache-airflow-providers/",
                 "tags": ["security"],
             },
+            {
+                "integration-name": _CATO,
+                "external-doc-url": "https://api.catonetworks.com/documentation/#query-eventsFeed",
+                "tags": ["security"],
+            },
         ],
         "hooks": [
             {
@@ -131,12 +155,17 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["xops_provider.hooks.ms_tenant", "xops_provider.hooks.defender"],
             },
             {"integration-name": _STORIES, "python-modules": ["xops_provider.hooks.store"]},
+            {"integration-name": _CATO, "python-modules": ["xops_provider.hooks.cato"]},
         ],
         "sensors": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.sensors.defender"]}],
         "triggers": [{"integration-name": _DEFENDER, "python-modules": ["xops_provider.triggers.defender"]}],
         "operators": [
             {"integration-name": _DEFENDER, "python-modules": ["xops_provider.operators.ingest"]},
-            {"integration-name": _STORIES, "python-modules": ["xops_provider.operators.stories"]},
+            {
+                "integration-name": _STORIES,
+                "python-modules": ["xops_provider.operators.stories", "xops_provider.operators.correlate"],
+            },
+            {"integration-name": _CATO, "python-modules": ["xops_provider.operators.network"]},
         ],
         "connection-types": [
             {
@@ -178,6 +207,22 @@ def get_provider_info() -> dict[str, Any]:
                         "host": "db.example.com, or /opt/airflow/xops/stories.db",
                         "schema": "xops",
                         "port": "5432",
+                    },
+                },
+            },
+            {
+                "connection-type": "cato",
+                "hook-class-name": "xops_provider.hooks.cato.CatoEventsHook",
+                "hook-name": "Cato Networks (events feed)",
+                "conn-fields": _CATO_FIELDS,
+                "ui-field-behaviour": {
+                    "hidden-fields": ["port", "schema"],
+                    "relabeling": {"host": "API endpoint", "login": "Account ID", "password": "API key"},
+                    "placeholders": {
+                        "host": "https://api.catonetworks.com",
+                        "login": "4172",
+                        "password": "the API key (x-api-key)",
+                        "verify": "true",
                     },
                 },
             },

@@ -51,18 +51,22 @@ class TestDagBag:
 
         dag = DagBag(dag_folder=str(DAGS)).dags["xops_email_security"]
 
-        assert dag.task_ids == [
+        assert set(dag.task_ids) == {
             "wait_for_incidents",
             "ingest_incidents",
             "produce_stories",
+            "pull_network_events",
             "correlate_stories",
-        ]
+        }
         assert dag.get_task("ingest_incidents").upstream_task_ids == {"wait_for_incidents"}
         assert dag.get_task("produce_stories").upstream_task_ids == {"ingest_incidents"}
+        # Network events land before correlation reads them; a skipped pull (no Cato) lets it run.
+        assert dag.get_task("pull_network_events").upstream_task_ids == set()
+        correlate = dag.get_task("correlate_stories")
+        assert correlate.upstream_task_ids == {"produce_stories", "pull_network_events"}
+        assert correlate.trigger_rule == "none_failed"
         # The producer drains the queue even when the sensor found nothing new.
         assert dag.get_task("produce_stories").trigger_rule == "none_failed"
-        assert dag.get_task("correlate_stories").upstream_task_ids == {"produce_stories"}
-        assert dag.get_task("correlate_stories").trigger_rule == "none_failed"
         assert dag.max_active_runs == 1
         sensor = dag.get_task("wait_for_incidents")
         assert sensor.soft_fail is True

@@ -35,6 +35,9 @@ def pipeline(simulator, airflow_cli, tmp_path):
     }
 
     class Pipeline:
+        #: The connections every run gets; a test may add one (``AIRFLOW_CONN_CATO_DEFAULT``).
+        connections = env
+
         def run_dag(self) -> str:
             done = airflow_cli.run("dags", "test", "xops_email_security", extra_env=env)
             output = done.stdout + done.stderr
@@ -128,3 +131,19 @@ class TestEmailSecurityDag:
         untouched = set(first) - {main["story_id"], wave2["story_id"], merged["story_id"]}
         for story_id in untouched:
             assert third[story_id] == second[story_id]
+
+
+@pytest.mark.simulator(scenario="company-xyz", seed=7)
+class TestWithCato:
+    def test_the_run_pulls_the_feed_before_correlating(self, simulator, pipeline):
+        from tests.fixtures.simulator import cato_connection_of
+
+        pipeline.connections["AIRFLOW_CONN_CATO_DEFAULT"] = json.dumps(cato_connection_of(simulator))
+        output = pipeline.run_dag()
+        assert simulator.cato["api_key"] not in output
+        stories = pipeline.stories()
+        activity = [a for s in stories.values() for a in s["correlation"]["network_activity"]]
+        reached = {
+            a["user"] for a in activity if a["source"] == "cato" and a["reached"] and a["towards_email"]
+        }
+        assert reached == set(xyz.COMPANY_XYZ_CORRELATION_TRUTH["reached_domain_via_cato"])

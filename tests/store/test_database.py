@@ -32,6 +32,7 @@ TABLES = {
     "hunting_rows",
     "endpoint_alerts",
     "story_correlation",
+    "feed_markers",
 }
 
 

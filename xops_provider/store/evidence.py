@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, and_, delete, or_, select
+from sqlalchemy import ColumnElement, Connection, Engine, and_, delete, or_, select, update
 
 from xops_provider.correlation.facts import NetworkEvent
 from xops_provider.models.normalize import normalize_address, normalize_domain, normalize_url
@@ -29,6 +29,10 @@ NETWORK_EVENT_KIND = "network_event"
 _DOMAIN_CHUNK = 250
 
 
+class FeedMarkerMoved(RuntimeError):
+    """Another puller moved a feed's marker since this one read its page (two runs at once)."""
+
+
 def reversed_domain(domain: str) -> str:
     """A domain's labels reversed and dot-terminated: ``a.evil.example`` -> ``example.evil.a.``.
 
@@ -41,7 +45,7 @@ def reversed_domain(domain: str) -> str:
 
 
 class EvidenceStore(Repository):
-    """The ``network_events`` table.
+    """The ``network_events`` table, and the markers of the feeds pulled into it.
 
     :param engine: the store's engine.
     """
@@ -68,17 +72,97 @@ class EvidenceStore(Repository):
         :returns: ``(added, duplicates)``.
         """
         now = utc_now()
+        with self._write() as conn:
+            return self._add_events(conn, events, quarantined, now)
+
+    def _add_events(
+        self,
+        conn: Connection,
+        events: Iterable[NetworkEvent],
+        quarantined: Sequence[QuarantineEntry],
+        now: str,
+    ) -> tuple[int, int]:
         rows: dict[str, dict[str, Any]] = {}
         total = 0
         for event in events:
             total += 1
             rows.setdefault(event.fact_key, _row(event, received_at=now))
-        added = 0
-        with self._write() as conn:
-            if rows:
-                added = len(conn.execute(self._insert_events, list(rows.values())).all())
-            self._insert_quarantine(conn, NETWORK_INTEGRATION, "", quarantined, now)
+        added = len(conn.execute(self._insert_events, list(rows.values())).all()) if rows else 0
+        self._insert_quarantine(conn, NETWORK_INTEGRATION, "", quarantined, now)
         return added, total - added
+
+    def feed_marker(self, *, source: str, feed_id: str) -> str | None:
+        """Where a pulled feed resumes; ``None`` before its first page.
+
+        :param source: the feed's source, e.g. ``cato``.
+        :param feed_id: which feed of that source (the connection and the account).
+        """
+        fm = t.feed_markers
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(fm.c.marker).where(fm.c.source == source, fm.c.feed_id == feed_id)
+            ).scalar_one_or_none()
+
+    def add_feed_page(
+        self,
+        *,
+        source: str,
+        feed_id: str,
+        previous_marker: str | None,
+        marker: str,
+        events: Iterable[NetworkEvent],
+        quarantined: Sequence[QuarantineEntry] = (),
+    ) -> tuple[int, int]:
+        """Store one page of a feed and move its marker past it, in one transaction.
+
+        A crash before the commit leaves neither (the page is read again); after it, both. The
+        marker moves only from ``previous_marker``: a puller that read a page from a marker another
+        one has since moved gets :class:`FeedMarkerMoved`, and its page is not stored.
+
+        :param source: the feed's source, e.g. ``cato``.
+        :param feed_id: which feed of that source.
+        :param previous_marker: the marker the page was read from (``None`` for the first page).
+        :param marker: where the next page starts.
+        :param events: the page's events.
+        :param quarantined: the page's records that did not parse.
+        :returns: ``(added, duplicates)``.
+        :raises FeedMarkerMoved: the stored marker is not ``previous_marker``.
+        """
+        fm = t.feed_markers
+        events = list(events)
+        now = utc_now()
+        with self._write() as conn:
+            if previous_marker is None:
+                moved = conn.execute(
+                    self._insert(fm)
+                    .on_conflict_do_nothing(index_elements=["source", "feed_id"])
+                    .values(
+                        source=source,
+                        feed_id=feed_id,
+                        marker=marker,
+                        pages=1,
+                        events=len(events),
+                        updated_at=now,
+                    )
+                    .returning(fm.c.feed_id)
+                ).all()
+            else:
+                moved = conn.execute(
+                    update(fm)
+                    .where(fm.c.source == source, fm.c.feed_id == feed_id, fm.c.marker == previous_marker)
+                    .values(
+                        marker=marker,
+                        pages=fm.c.pages + 1,
+                        events=fm.c.events + len(events),
+                        updated_at=now,
+                    )
+                    .returning(fm.c.feed_id)
+                ).all()
+            # RETURNING, not rowcount: the store's PostgreSQL cursors do not report one.
+            if len(moved) != 1:
+                # Raised inside the transaction: the page's events are rolled back with it.
+                raise FeedMarkerMoved(f"{source} feed {feed_id!r}: the marker moved since this page was read")
+            return self._add_events(conn, events, quarantined, now)
 
     def network_events_for(
         self,

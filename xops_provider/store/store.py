@@ -25,7 +25,7 @@ class Store:
     * :attr:`stories`: the producer's queue and the story writes (the producer's port);
     * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench);
     * :attr:`correlation`: hunting rows, endpoint alerts and each story's correlation inputs.
-    * :attr:`evidence`: network events kept for correlation, and their retention.
+    * :attr:`evidence`: network events kept for correlation, their retention, and the feeds' markers.
 
     Use :meth:`open`. Only a writer migrates: readers (the triggerer, the Workbench) open with
     ``migrate=False`` and are told clearly when the schema is behind.

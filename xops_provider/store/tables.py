@@ -356,3 +356,17 @@ Index(
 )
 # URLs are matched within the window (a URL is too long to index well); retention purges by time.
 Index("ix_network_events_time_ticks", network_events.c.time_ticks)
+
+# Where each pulled feed resumes: Cato's eventsFeed marker per connection and account. A page's
+# events and the marker after them are written in one transaction, so a crash never skips or
+# repeats a page.
+feed_markers = Table(
+    "feed_markers",
+    metadata,
+    Column("source", String(64), primary_key=True),
+    Column("feed_id", String(500), primary_key=True),
+    Column("marker", Text, nullable=False),
+    Column("pages", BigInteger, nullable=False),
+    Column("events", BigInteger, nullable=False),
+    Column("updated_at", String(32), nullable=False),
+)
