@@ -10,8 +10,9 @@ quarantined with their reason; a source that cannot be read is named in the answ
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from xops_provider.correlation.endpoint_alerts import ENDPOINT_SOURCES, parse_en
 from xops_provider.correlation.facts import Fact, FactError
 from xops_provider.correlation.hunting_rows import parse_hunting_row
 from xops_provider.correlation.inputs import inputs_record, matched_fact_keys, parse_stored
-from xops_provider.correlation.keys import story_keys
+from xops_provider.correlation.keys import StoryKeys, story_keys
 from xops_provider.correlation.matching import MatchPolicy
 from xops_provider.correlation.pipeline import RECEIPT_SLACK_SECONDS, FactSet, plan_for_stories
 from xops_provider.correlation.related import related_stories
@@ -101,9 +102,10 @@ def correlate(
     report.stories = len(documents)
     if not documents:
         return report
-    plan = plan_for_stories(
-        [story_keys(d) for d in documents.values()], policy=policy, until=now or GraphTime.now()
-    )
+    until = now or GraphTime.now()
+    # Keys from the documents alone decide what to ask; the answers' own email rows complete them.
+    first_keys = [story_keys(d) for d in documents.values()]
+    plan = plan_for_stories(first_keys, policy=policy, until=until)
     stored_sources = store.evidence.network_sources()
     sources: dict[str, str] = {
         name: OK if stored_sources & set(kinds) else NOT_CONFIGURED for name, kinds in NETWORK_SOURCES.items()
@@ -136,7 +138,7 @@ def correlate(
         except GraphError as err:
             sources[HUNTING] = FAILED
             _warn(log, "Hunting failed (%s): the answers say so", err)
-    receipts = [k.received_at for k in (story_keys(d) for d in documents.values()) if k.received_at]
+    receipts = [k.received_at for k in first_keys if k.received_at]
     since = min(receipts).shift(seconds=-RECEIPT_SLACK_SECONDS) if receipts else GraphTime(0)
     detections = []
     sources[ALERTS] = OK
@@ -161,11 +163,13 @@ def correlate(
     if refused:
         _warn(log, "%d record(s) could not be read; quarantined with their reasons", len(refused))
     facts = _stored_facts(store, tenant_id=tenant_id, since=since)
+    keys = {
+        sid: story_keys(doc, emails=facts.emails, email_urls=facts.email_urls)
+        for sid, doc in documents.items()
+    }
     if stored_sources:
-        facts = _with_network(
-            store, documents, facts, since=since, until=now or GraphTime.now(), policy=policy
-        )
-    report.changed, report.campaigns = _save_inputs(store, documents, facts, sources, tenant_id, policy)
+        facts = _with_network(store, keys.values(), facts, since=since, until=until, policy=policy)
+    report.changed, report.campaigns = _save_inputs(store, documents, keys, facts, sources, tenant_id, policy)
     produce(store.stories, integration=integration, batch_size=200)
     return report
 
@@ -182,7 +186,7 @@ def _stored_facts(store: Store, *, tenant_id: str, since: GraphTime) -> FactSet:
 
 def _with_network(
     store: Store,
-    documents: dict[str, dict[str, Any]],
+    keys: Iterable[StoryKeys],
     facts: FactSet,
     *,
     since: GraphTime,
@@ -191,7 +195,7 @@ def _with_network(
 ) -> FactSet:
     """``facts`` and the stored network events that could match a story: one set-based query per
     chunk of users, domains, IPs and URLs over the window, never a scan per story."""
-    keys = [story_keys(d, emails=facts.emails, email_urls=facts.email_urls) for d in documents.values()]
+    keys = list(keys)
     candidates = store.evidence.network_events_for(
         users={v for k in keys for v in k.recipients},
         domains={v for k in keys for v in k.url_domains},
@@ -200,31 +204,18 @@ def _with_network(
         since=since,
         until=until.shift(seconds=policy.window_seconds),
     )
-    return FactSet.of(
-        [
-            *facts.emails,
-            *facts.email_urls,
-            *facts.clicks,
-            *facts.post_delivery,
-            *facts.network,
-            *facts.detections,
-            *candidates,
-        ]
-    )
+    return dataclasses.replace(facts, network=(*facts.network, *candidates))
 
 
 def _save_inputs(
     store: Store,
     documents: dict[str, dict[str, Any]],
+    keys: dict[str, StoryKeys],
     facts: FactSet,
     sources: dict[str, str],
     tenant_id: str,
     policy: MatchPolicy,
 ) -> tuple[int, int]:
-    keys = {
-        sid: story_keys(doc, emails=facts.emails, email_urls=facts.email_urls)
-        for sid, doc in documents.items()
-    }
     related = related_stories(keys.values())
     assignment = assign_campaigns(keys.values(), previous=store.correlation.campaigns(tenant_id=tenant_id))
     index = FactIndex(facts)
