@@ -213,3 +213,68 @@ class TestFindUnseen:
             assert probe_unseen(hook, store, integration="u", ignore=woken.unseen).unseen == ()
         finally:
             store.close()
+
+
+class TestProbeCost:
+    """A check costs at most two Graph requests, whatever the tenant's volume (150 a minute per app
+    and tenant are shared with the ingest)."""
+
+    @pytest.mark.parametrize(
+        "crowd",
+        [
+            pytest.param(0, id="quiet-overlap"),
+            # A burst sharing the watermark: the overlap holds more than two pages of 50.
+            pytest.param(120, id="bulk-overlap"),
+        ],
+    )
+    @pytest.mark.simulator(scenario="generated", incidents=2000, seed=57)
+    def test_two_requests_at_most_on_a_2000_incident_tenant(self, hook, simulator, tmp_path, crowd):
+        import datetime as dt
+
+        from xops_provider.operators.ingest import ingest_incidents
+        from xops_provider.store import Store
+        from xops_provider.triggers.defender import probe_unseen
+
+        if crowd:
+            simulator.admin.bulk_create(crowd)
+        store = Store.open(f"sqlite:///{tmp_path}/s.db")
+
+        def probe(**kwargs):
+            simulator.admin.reset_counters()
+            found = probe_unseen(hook, store, integration="p", **kwargs)
+            assert simulator.admin.count(route=LIST_ROUTE) == found.requests
+            return found
+
+        try:
+            first = probe(lookback=dt.timedelta(days=3650))
+            assert first.unseen
+            assert first.requests == 1  # before the first sync
+            ingest_incidents(hook, store, integration="p", lookback=dt.timedelta(days=3650))
+            watermark = store.sync.sync_state("p").watermark
+
+            idle = probe()
+            assert idle.unseen == ()
+            assert idle.requests == 2
+
+            late = simulator.admin.create_incident(lastUpdateDateTime=watermark.shift(seconds=-1).isoformat())
+            arrived = probe()
+            assert arrived.requests == 2
+            if crowd:
+                # Under a page of ties at the watermark: the overlap's count tells.
+                assert len(arrived.unseen) == 1
+                assert arrived.unseen[0].startswith(f"overlap@{watermark.ticks}#")
+            else:
+                assert arrived.unseen == (f"{late['id']}@{watermark.shift(seconds=-1).ticks}",)
+            assert probe(ignore=arrived.unseen).unseen == ()
+
+            ingest_incidents(hook, store, integration="p")
+            assert probe().unseen == ()
+
+            changed = simulator.admin.incidents()[0]["id"]
+            simulator.admin.update_incident(changed, status="inProgress")
+            woken = probe()
+            assert woken.requests == 1
+            assert len(woken.unseen) == 1
+            assert woken.unseen[0].startswith(f"{changed}@")
+        finally:
+            store.close()

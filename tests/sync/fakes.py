@@ -3,7 +3,8 @@
 It behaves like ``GET /security/incidents?$filter=lastUpdateDateTime ge X&$orderby=lastUpdateDateTime
 asc&$top=50``: ties are listed in id order, nextLinks carry a ``$skip`` offset into the listing *as it
 is when the link is followed* (so updates while paging shift it, as in Graph), and a ``$skip`` past
-``skip_ceiling`` is refused.
+``skip_ceiling`` is refused. The probe's reads (newest first, ``$select=id,lastUpdateDateTime``,
+``$count`` on a bounded window) are there too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import Store
 from xops_provider.store import tables as t
-from xops_provider.sync import BrokenChain, Page, SkipCeilingReached
+from xops_provider.sync import BrokenChain, Page, ProbeListing, SkipCeilingReached
 
 BASE = GraphTime.parse("2026-03-01T00:00:00.0000001Z")
 NOW = BASE.shift(seconds=86_400)
@@ -134,6 +135,29 @@ class FakeGraph:
             self.before_request(self)
         self.calls.append(("follow", since, skip))
         return self._page(since, skip)
+
+    def newest_after(self, *, watermark: GraphTime, top: int) -> ProbeListing:
+        self.calls.append(("newest_after", watermark, 0))
+        return self._newest(lambda when: when > watermark, top=top, count=False)
+
+    def newest_between(self, *, since: GraphTime, until: GraphTime | None, top: int) -> ProbeListing:
+        self.calls.append(("newest_between", since, 0))
+        return self._newest(
+            lambda when: since <= when and (until is None or when <= until), top=top, count=until is not None
+        )
+
+    def _newest(self, keep: Callable[[GraphTime], bool], *, top: int, count: bool) -> ProbeListing:
+        rows = sorted(
+            (((when, key), record) for key, (when, record) in self.records.items() if keep(when)),
+            reverse=True,
+        )
+        selected = [
+            {name: record.get(name) for name in ("id", "lastUpdateDateTime")}
+            if isinstance(record, dict)
+            else record
+            for _, record in rows[:top]
+        ]
+        return ProbeListing(records=selected, total=len(rows) if count else None)
 
 
 def backlog(

@@ -30,6 +30,7 @@ from xops_provider.clients.graph import INCIDENTS_PATH, MAX_PAGE_SIZE
 from xops_provider.hooks.ms_tenant import MsTenantHook
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.sync.ports import BrokenChain, Page, SkipCeilingReached
+from xops_provider.sync.probe import PROBE_SELECT, ProbeListing
 from xops_provider.sync.records import page_end, version_of
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ _UNAVAILABLE = frozenset({503, 504})
 
 
 def window_params(since: GraphTime, *, top: int) -> dict[str, str]:
-    """The query parameters of a window read, oldest first: the sync's, the listing's and the probe's.
+    """The query parameters of a window read, oldest first: the sync's and the listing's.
 
     :param since: the window's start.
     :param top: the page size.
@@ -310,15 +311,44 @@ class DefenderIncidentsHook(MsTenantHook):
 
     # -- probe -----------------------------------------------------------------------------------
 
-    def probe_page(self, *, since: GraphTime, top: int) -> Page:
-        """One page of the window's listing without alerts: what the new-version probe compares with
-        the store (:func:`xops_provider.sync.probe.find_unseen`).
+    def newest_after(self, *, watermark: GraphTime, top: int) -> ProbeListing:
+        """The newest incidents updated after the watermark, ids and times only: the probe's first read
+        (:func:`xops_provider.sync.probe.find_unseen`).
 
-        :param since: the window's start.
-        :param top: the page size.
+        :param watermark: the integration's watermark.
+        :param top: the page size, at most 50.
         """
-        params = window_params(since, top=min(max(top, 1), MAX_PAGE_SIZE))
-        return self._listing_page(self.client.get_collection(INCIDENTS_PATH, params=params))
+        return self._probe_read(f"lastUpdateDateTime gt {watermark.isoformat()}", top=top, count=False)
+
+    def newest_between(self, *, since: GraphTime, until: GraphTime | None, top: int) -> ProbeListing:
+        """The newest incidents of a window, ids and times only, with the window's ``@odata.count``
+        when it is bounded above: the probe's overlap read.
+
+        :param since: the window's start, included.
+        :param until: its end, included; ``None`` for no end (and no count).
+        :param top: the page size, at most 50.
+        """
+        text = incidents_filter(since)
+        if until is not None:
+            text += f" and lastUpdateDateTime le {until.isoformat()}"
+        return self._probe_read(text, top=top, count=until is not None)
+
+    def _probe_read(self, filter_text: str, *, top: int, count: bool) -> ProbeListing:
+        params = {
+            "$filter": filter_text,
+            "$orderby": "lastUpdateDateTime desc",
+            "$top": str(min(max(top, 1), MAX_PAGE_SIZE)),
+            "$select": ",".join(PROBE_SELECT),
+        }
+        if count:
+            params["$count"] = "true"
+        body = self.client.get(INCIDENTS_PATH, params=params)
+        # The nextLink is left alone: a check costs a bounded number of requests.
+        records, _ = self._records(body)
+        total = body.get("@odata.count")
+        return ProbeListing(
+            records=records, total=total if isinstance(total, int) and not isinstance(total, bool) else None
+        )
 
 
 def _segment(incident_id: str) -> str:

@@ -86,7 +86,8 @@ class DefenderIncidentSensor(BaseSensorOperator):
     :param xops_store_conn_id: the ``xops_store`` connection.
     :param lookback: the window before the integration's first sync.
     :param overlap: how far below the watermark to look.
-    :param top: the check's page size (``$top``), small on purpose.
+    :param top: the page size (``$top``) of each of the check's reads; a check costs at most two
+        Graph requests, so the largest page (50) by default.
     :param deferrable: wait in the triggerer instead of a worker slot; by default, unless the
         deployment sets ``[operators] default_deferrable`` (see :func:`default_deferrable`).
     :param timeout: seconds (or a timedelta) before an idle run is skipped; defaults to the DAG's

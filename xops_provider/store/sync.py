@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, case, or_, select, update
+from sqlalchemy import Connection, Engine, Table, case, func, or_, select, update
 
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.store import tables as t
@@ -297,6 +297,23 @@ class SyncStore(Repository):
         )
         with self.engine.connect() as conn:
             return [head_from_row(row) for row in conn.execute(query)]
+
+    def count_heads(self, *, tenant_id: str, since: GraphTime, until: GraphTime) -> int:
+        """How many of a tenant's incidents have their latest stored version between two times, both
+        included (the probe compares it with Graph's count of the overlap).
+
+        :param tenant_id: the tenant.
+        :param since: the lower bound.
+        :param until: the upper bound.
+        """
+        inc = t.incidents
+        query = select(func.count()).where(
+            inc.c.tenant_id == tenant_id,
+            inc.c.last_update_ticks >= since.ticks,
+            inc.c.last_update_ticks <= until.ticks,
+        )
+        with transient_errors(), self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def quarantined(self, integration: str) -> list[QuarantinedRecord]:
         """The integration's quarantined records, oldest first.

@@ -15,7 +15,7 @@ from xops_provider.sync.engine import (
     window_start,
 )
 from xops_provider.sync.ports import BrokenChain, Page, PageSource, SkipCeilingReached
-from xops_provider.sync.probe import PROBE_PAGE_SIZE, UnseenProbe, find_unseen
+from xops_provider.sync.probe import PROBE_PAGE_SIZE, ProbeListing, ProbeSource, UnseenProbe, find_unseen
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -24,6 +24,8 @@ __all__ = [
     "BrokenChain",
     "Page",
     "PageSource",
+    "ProbeListing",
+    "ProbeSource",
     "SkipCeilingReached",
     "SyncReport",
     "UnseenProbe",

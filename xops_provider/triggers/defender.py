@@ -59,7 +59,7 @@ def probe_unseen(
     :param integration: the integration whose watermark and stored incidents are compared.
     :param lookback: the window before the integration's first sync.
     :param overlap: how far below the watermark to look.
-    :param top: the page size.
+    :param top: the page size of each of the check's (at most two) reads.
     :param ignore: dedup keys already announced.
     :param now: the clock; the current time when omitted.
     """
@@ -71,10 +71,16 @@ def probe_unseen(
         heads = store.sync.incident_heads(tenant_id=tenant_id, incident_ids=incident_ids)
         return {incident_id: head.last_update for incident_id, head in heads.items()}
 
+    def stored_count(since: GraphTime, until: GraphTime) -> int:
+        if store is None:
+            return 0
+        return store.sync.count_heads(tenant_id=tenant_id, since=since, until=until)
+
     return find_unseen(
         source=hook,
         state=None if store is None else store.sync.sync_state(integration),
         stored_heads=stored_heads,
+        stored_count=stored_count,
         now=now or GraphTime.now(),
         lookback=lookback,
         overlap=overlap,
@@ -92,7 +98,7 @@ class _ProbeTrigger(BaseTrigger):
     :param poll_interval: seconds between two checks.
     :param lookback_seconds: the window before the integration's first sync.
     :param overlap_seconds: how far below the watermark to look.
-    :param top: the check's page size (``$top``).
+    :param top: the page size (``$top``) of each of the check's (at most two) reads.
     """
 
     def __init__(
