@@ -382,7 +382,8 @@ def _quiet(conn: Connection) -> bool:
 
     A backend that is terminated, or a connection that breaks, makes the socket readable (the
     server's FATAL notice, or end of file), so a quiet socket proves the session, and the lock, as
-    well as a ``SELECT 1`` would, without a round trip to a server that is busy with the batch.
+    well as a ``SELECT 1`` would, without a round trip to a server that is busy with the batch. The
+    round trip was 11% of the PostgreSQL ingest (``benchmarks/sync_ingest.py``, RESULTS.md).
     """
     try:
         pgconn = conn.connection.dbapi_connection.pgconn  # type: ignore[union-attr]
