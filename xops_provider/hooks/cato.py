@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
 from xops_provider.clients.cato import (
     DEFAULT_ENDPOINT,
     CatoClient,
@@ -25,6 +23,7 @@ from xops_provider.clients.cato import (
     graphql_url,
 )
 from xops_provider.clients.identity import Verify, parse_verify
+from xops_provider.hooks.client import ClientHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -49,7 +48,7 @@ class CatoConfig:
     verify: Verify = True
 
 
-class CatoEventsHook(BaseHook):
+class CatoEventsHook(ClientHook):
     """The ``eventsFeed`` client of one Cato account.
 
     :param cato_conn_id: the ``cato`` connection id.
@@ -74,17 +73,14 @@ class CatoEventsHook(BaseHook):
         backoff: float = 2.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.cato_conn_id = cato_conn_id
-        self._connection = connection
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-
-    @cached_property
-    def connection(self) -> Connection | Any:
-        """The ``cato`` connection."""
-        return self._connection or self.get_connection(self.cato_conn_id)
+        super().__init__(
+            conn_id=cato_conn_id,
+            connection=connection,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            **kwargs,
+        )
 
     @cached_property
     def config(self) -> CatoConfig:

@@ -11,8 +11,6 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseHook
-
 from xops_provider.clients.errors import (
     CredentialError,
     GraphError,
@@ -32,6 +30,7 @@ from xops_provider.clients.identity import (
     parse_verify,
     shared_token_provider,
 )
+from xops_provider.hooks.client import ClientHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -54,7 +53,7 @@ def _as_bool(value: Any) -> bool:
     return str(value).strip().lower() in _TRUE if value is not None else False
 
 
-class MsTenantHook(BaseHook):
+class MsTenantHook(ClientHook):
     """Tokens and the Graph client for one Microsoft tenant.
 
     The connection's login is the application (client) id and its password the client secret.
@@ -85,17 +84,14 @@ class MsTenantHook(BaseHook):
         backoff: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.ms_tenant_conn_id = ms_tenant_conn_id
-        self._connection = connection
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.backoff = backoff
-
-    @cached_property
-    def connection(self) -> Connection | Any:
-        """The ``ms_tenant`` connection."""
-        return self._connection or self.get_connection(self.ms_tenant_conn_id)
+        super().__init__(
+            conn_id=ms_tenant_conn_id,
+            connection=connection,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            **kwargs,
+        )
 
     @cached_property
     def tenant_config(self) -> TenantConfig:
