@@ -356,3 +356,37 @@ Index(
 )
 # URLs are matched within the window (a URL is too long to index well); retention purges by time.
 Index("ix_network_events_time_ticks", network_events.c.time_ticks)
+
+# -- integrations: one per tenant and product, and each one's health ------------------------------
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("product", String(200), nullable=False),
+    Column("conn_id", String(250), nullable=False),
+    Column("tenant_id", String(200), nullable=False),
+    Column("description", Text),
+    Column("enabled", Boolean, nullable=False),
+    # JSON object of per-integration settings (lookback, schedule, ...).
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("tenant_id", "product"),
+)
+
+# Kept apart from ``integrations`` so that the implicit ``default`` integration, which has no row
+# there, still has its health recorded.
+integration_health = Table(
+    "integration_health",
+    metadata,
+    Column("integration", String(200), primary_key=True),
+    Column("status", String(300), nullable=False),
+    Column("last_run_at", String(32), nullable=False),
+    Column("last_good_sync", String(32)),
+    Column("last_error", String(300)),
+    Column("last_error_at", String(32)),
+    Column("throttled_429", BigInteger, nullable=False, server_default="0"),
+    Column("quarantined", BigInteger, nullable=False, server_default="0"),
+    Column("failed_runs", BigInteger, nullable=False, server_default="0"),
+    Column("runs", BigInteger, nullable=False, server_default="0"),
+)
