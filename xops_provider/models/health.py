@@ -23,6 +23,7 @@ from xops_provider.clients.errors import (
     GraphUnreachableError,
     TenantNotFoundError,
 )
+from xops_provider.models.timestamps import TICKS_PER_SECOND, GraphTime
 
 CONNECTED = "Connected"
 PENDING_CONSENT = "Pending consent"
@@ -119,3 +120,34 @@ def _token(code: str) -> str:
     # Graph's codes are identifiers; anything else a server put there is cut to one.
     kept = "".join(c for c in str(code) if c.isalnum() or c in "._-")
     return kept[:64] or "?"
+
+
+def lag_seconds(watermark: GraphTime | None, *, now: GraphTime) -> float | None:
+    """How far the integration's data is behind: ``now`` minus its sync watermark.
+
+    :param watermark: the sync watermark; ``None`` before the first batch.
+    :param now: the clock.
+    """
+    if watermark is None:
+        return None
+    return max(0.0, (now.ticks - watermark.ticks) / TICKS_PER_SECOND)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``1d 2h``, ``3h 4m``, ``5m 6s`` or ``7s``; ``unknown`` for ``None``.
+
+    :param seconds: a duration.
+    """
+    if seconds is None:
+        return "unknown"
+    whole = int(seconds)
+    days, rest = divmod(whole, 86_400)
+    hours, rest = divmod(rest, 3_600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    if minutes:
+        return f"{minutes}m {secs}s"
+    return f"{secs}s"
