@@ -130,6 +130,7 @@ class TestRetries:
         assert graph.counters.throttled_waits == 3
         assert graph.counters.throttled_seconds == pytest.approx(0.384)
         assert graph.counters.requests == 4
+        assert graph.counters.throttled_429 == 3
 
     def test_retry_after_is_capped(self, sim):
         waits: list[float] = []
@@ -154,12 +155,14 @@ class TestRetries:
         assert info.value.retry_after == pytest.approx(0.01)
         assert client.counters.requests == 5
         assert client.counters.retries == 4
+        assert client.counters.throttled_429 == 5
 
     def test_503_is_retried(self, sim, client):
         sim.admin.set_faults("503=2x,retry_after=0.01")
         assert "value" in client.get(INCIDENTS_PATH, {"$top": 1})
         assert client.counters.retries == 2
         assert client.counters.throttled_waits == 2
+        assert client.counters.throttled_429 == 0
 
     def test_persistent_500_on_expand(self, sim, client):
         sim.admin.load_scenario("company-xyz")

@@ -87,3 +87,38 @@ class TestStoreConnectionId:
         )
         with pytest.raises(StoreConnectionNotFound, match="'xops_storre' is not defined"):
             operator.execute({})
+
+
+class TestHealth:
+    def _health(self, url):
+        from xops_provider.store import Store
+
+        with Store.open(url) as store:
+            return store.integrations.health("default")
+
+    def test_connected_then_pending_consent(self, simulator, store_env):
+        from xops_provider.clients.errors import GraphForbiddenError
+        from xops_provider.models.health import CONNECTED, PENDING_CONSENT
+
+        simulator.admin.reset(scenario="generated", incidents=5, seed=3)
+        operator = DefenderIncidentIngestOperator(task_id="ingest", lookback=LOOKBACK)
+        operator.execute({})
+        good = self._health(store_env)
+        assert (good.status, good.runs, good.failed_runs) == (CONNECTED, 1, 0)
+        assert good.last_good_sync is not None
+
+        simulator.admin.set_roles(simulator.client_id, [], revoke_tokens=True)
+        with pytest.raises(GraphForbiddenError):
+            operator.execute({})
+        refused = self._health(store_env)
+        assert refused.status == PENDING_CONSENT
+        assert (refused.runs, refused.failed_runs) == (2, 1)
+        assert refused.last_good_sync == good.last_good_sync
+        assert refused.last_error.startswith("application permission missing (403")
+
+    def test_throttling_is_counted(self, simulator, store_env):
+        simulator.admin.reset(scenario="generated", incidents=5, seed=3)
+        simulator.admin.set_faults("429=2x,retry_after=0.01")
+        DefenderIncidentIngestOperator(task_id="ingest", lookback=LOOKBACK).execute({})
+        health = self._health(store_env)
+        assert (health.status, health.throttled_429) == ("Connected", 2)

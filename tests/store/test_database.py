@@ -33,6 +33,8 @@ TABLES = {
     "endpoint_alerts",
     "story_correlation",
     "feed_markers",
+    "integrations",
+    "integration_health",
 }
 
 

@@ -20,6 +20,7 @@ _GROUPS: dict[str, tuple[str, bool]] = {
     "store": ("xops_provider.cli.store", True),
     "campaigns": ("xops_provider.cli.campaigns", True),
     "network": ("xops_provider.cli.network", True),
+    "integrations": ("xops_provider.cli.integrations", True),
 }
 
 

@@ -87,6 +87,7 @@ class GraphCounters:
     :param throttled_waits: waits imposed by a ``Retry-After`` on 429/503/504.
     :param throttled_seconds: total seconds spent in those waits.
     :param token_refreshes: tokens re-acquired after a 401.
+    :param throttled_429: 429 answers, waited on or not (the integration's health counts them).
     """
 
     requests: int = 0
@@ -94,6 +95,7 @@ class GraphCounters:
     throttled_waits: int = 0
     throttled_seconds: float = 0.0
     token_refreshes: int = 0
+    throttled_429: int = 0
 
     def as_dict(self) -> dict[str, int | float]:
         """The counters as a JSON-ready dict."""
@@ -362,6 +364,8 @@ class GraphClient:
                     )
                 elif status in _RETRY_AFTER_STATUSES:
                     retryable = parse_graph_error(status, response.content, response.headers)
+                    if isinstance(retryable, GraphThrottledError):
+                        self._count(throttled_429=1)
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     if retry_after is not None:
                         wait = min(retry_after, self._max_retry_after)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from airflow.sdk import BaseOperator
 
 from xops_provider.hooks.defender import DefenderIncidentsHook
 from xops_provider.hooks.store import StoreHook
+from xops_provider.models.health import RunOutcome, lag_seconds, run_outcome
 from xops_provider.models.timestamps import GraphTime
 from xops_provider.sync import DEFAULT_LOOKBACK, DEFAULT_OVERLAP, SyncReport, sync_incidents
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from xops_provider.store import Store
+
+log = logging.getLogger(__name__)
 
 
 class DefenderIncidentIngestOperator(BaseOperator):
@@ -65,17 +69,74 @@ class DefenderIncidentIngestOperator(BaseOperator):
             contextlib.closing(hook),
             StoreHook(xops_store_conn_id=self.xops_store_conn_id).get_store() as store,
         ):
-            report = ingest_incidents(
-                hook,
+            try:
+                report = ingest_incidents(
+                    hook,
+                    store,
+                    integration=self.integration,
+                    lookback=self.lookback,
+                    overlap=self.overlap,
+                    lock_timeout=self.lock_timeout,
+                )
+            except Exception as err:
+                record_health(store, self.integration, run_outcome(err, throttled=_throttled(hook)))
+                raise
+            record_health(
                 store,
-                integration=self.integration,
-                lookback=self.lookback,
-                overlap=self.overlap,
-                lock_timeout=self.lock_timeout,
+                self.integration,
+                run_outcome(throttled=_throttled(hook), quarantined=report.newly_quarantined),
             )
         result = ingest_summary(report.to_xcom(), expand_fallback_pages=hook.fallback_pages)
         self.log.info("Ingest %s: %s", self.integration, result)
         return result
+
+
+def record_health(store: Store, integration: str, outcome: RunOutcome) -> None:
+    """Record a run's outcome in the integration's health and emit its metrics.
+
+    Health is a report on the run, not part of it: failing to record it is logged, never raised,
+    so that it neither fails a good run nor hides a failed run's own error.
+
+    :param store: the opened story store.
+    :param integration: the integration.
+    :param outcome: the run's outcome.
+    """
+    lag = None
+    try:
+        store.integrations.record_run(integration, outcome)
+        state = store.sync.sync_state(integration)
+        lag = lag_seconds(state.watermark if state else None, now=GraphTime.now())
+    except Exception:
+        log.warning("Could not record the health of integration %s", integration, exc_info=True)
+    emit_metrics(integration, outcome, lag=lag)
+
+
+def emit_metrics(integration: str, outcome: RunOutcome, *, lag: float | None) -> None:
+    """Airflow metrics of one run: gauge ``xops.<integration>.lag_seconds``; counters ``.runs``,
+    ``.failed_runs``, ``.throttled`` and ``.quarantined`` (Airflow adds its ``[metrics]`` prefix).
+
+    :param integration: the integration.
+    :param outcome: the run's outcome.
+    :param lag: seconds behind, when known.
+    """
+    from airflow.sdk.observability.stats import Stats, normalize_name_for_stats
+
+    prefix = f"xops.{normalize_name_for_stats(integration, log_warning=False)}"
+    Stats.incr(f"{prefix}.runs")
+    if not outcome.ok:
+        Stats.incr(f"{prefix}.failed_runs")
+    if outcome.throttled:
+        Stats.incr(f"{prefix}.throttled", outcome.throttled)
+    if outcome.quarantined:
+        Stats.incr(f"{prefix}.quarantined", outcome.quarantined)
+    if lag is not None:
+        Stats.gauge(f"{prefix}.lag_seconds", lag)
+
+
+def _throttled(hook: DefenderIncidentsHook) -> int:
+    # Only a client the run built has counts; asking for one now would build it.
+    client = hook.__dict__.get("_graph_client")
+    return client.counters.throttled_429 if client is not None else 0
 
 
 def ingest_incidents(

@@ -13,6 +13,7 @@ from xops_provider.store.database import (
     upgrade_schema,
 )
 from xops_provider.store.evidence import EvidenceStore
+from xops_provider.store.integrations import IntegrationStore
 from xops_provider.store.reads import StoryReads
 from xops_provider.store.stories import StoryQueue
 from xops_provider.store.sync import SyncStore
@@ -26,6 +27,7 @@ class Store:
     * :attr:`reads`: the list, filter, count and show queries (the CLI and the Workbench);
     * :attr:`correlation`: hunting rows, endpoint alerts and each story's correlation inputs.
     * :attr:`evidence`: network events kept for correlation, their retention, and the feeds' markers.
+    * :attr:`integrations`: the integrations, and each one's health.
 
     Use :meth:`open`. Only a writer migrates: readers (the triggerer, the Workbench) open with
     ``migrate=False`` and are told clearly when the schema is behind.
@@ -40,6 +42,7 @@ class Store:
         self.reads = StoryReads(engine=engine)
         self.correlation = CorrelationStore(engine=engine)
         self.evidence = EvidenceStore(engine=engine)
+        self.integrations = IntegrationStore(engine=engine)
 
     @classmethod
     def open(cls, url: str | URL, *, migrate: bool = True) -> Store:

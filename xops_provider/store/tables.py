@@ -370,3 +370,37 @@ feed_markers = Table(
     Column("events", BigInteger, nullable=False),
     Column("updated_at", String(32), nullable=False),
 )
+
+# -- integrations: one per tenant and product, and each one's health ------------------------------
+
+integrations = Table(
+    "integrations",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("product", String(200), nullable=False),
+    Column("conn_id", String(250), nullable=False),
+    Column("tenant_id", String(200), nullable=False),
+    Column("description", Text),
+    Column("enabled", Boolean, nullable=False),
+    # JSON object of per-integration settings (lookback, schedule, ...).
+    Column("options", Text, nullable=False, server_default="{}"),
+    Column("created_at", String(32), nullable=False),
+    UniqueConstraint("tenant_id", "product"),
+)
+
+# Kept apart from ``integrations`` so that the implicit ``default`` integration, which has no row
+# there, still has its health recorded.
+integration_health = Table(
+    "integration_health",
+    metadata,
+    Column("integration", String(200), primary_key=True),
+    Column("status", String(300), nullable=False),
+    Column("last_run_at", String(32), nullable=False),
+    Column("last_good_sync", String(32)),
+    Column("last_error", String(300)),
+    Column("last_error_at", String(32)),
+    Column("throttled_429", BigInteger, nullable=False, server_default="0"),
+    Column("quarantined", BigInteger, nullable=False, server_default="0"),
+    Column("failed_runs", BigInteger, nullable=False, server_default="0"),
+    Column("runs", BigInteger, nullable=False, server_default="0"),
+)
