@@ -20,7 +20,7 @@ from xops_provider.clients.errors import (
     GraphUnreachableError,
     TenantNotFoundError,
 )
-from xops_provider.clients.graph import INCIDENTS_PATH, GraphClient
+from xops_provider.clients.graph import INCIDENTS_PATH, GraphClient, GraphCounters
 from xops_provider.clients.identity import (
     DEFAULT_CLOUD,
     REQUIRED_PERMISSIONS,
@@ -138,6 +138,12 @@ class MsTenantHook(ClientHook):
     def get_graph_client(self) -> GraphClient:
         """The Graph client of this connection, created on first use and then reused by this hook."""
         return self._graph_client
+
+    @property
+    def graph_counters(self) -> GraphCounters | None:
+        """The Graph client's request counters, ``None`` while this hook has not built its client."""
+        client = self.__dict__.get("_graph_client")  # the cached_property's slot: reading it never builds
+        return None if client is None else client.counters
 
     def get_conn(self) -> GraphClient:
         """The Graph client (the hook's "connection" in Airflow's sense)."""

@@ -134,9 +134,8 @@ def emit_metrics(integration: str, outcome: RunOutcome, *, lag: float | None) ->
 
 
 def _throttled(hook: DefenderIncidentsHook) -> int:
-    # Only a client the run built has counts; asking for one now would build it.
-    client = hook.__dict__.get("_graph_client")
-    return client.counters.throttled_429 if client is not None else 0
+    counters = hook.graph_counters
+    return 0 if counters is None else counters.throttled_429
 
 
 def ingest_incidents(
