@@ -1,6 +1,7 @@
 """Benchmark: correlate N stories against E network events, on SQLite and PostgreSQL (issue 9).
 
-    .venv/bin/python benchmarks/correlate.py [--stories N] [--events E] [--slice S] [--skip-postgres]
+    .venv/bin/python benchmarks/correlate.py [--stories N] [--events E] [--slice S]
+        [--skip-postgres] [--skip-sqlite]
 
 For each backend, in one process:
 
@@ -31,6 +32,7 @@ import datetime as dt
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -369,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=2_000_000, help="network events (default 2,000,000)")
     parser.add_argument("--slice", type=int, default=20, help="stories in the naive baseline (default 20)")
     parser.add_argument("--plant-every", type=int, default=100, help="one event in this many is planted")
-    parser.add_argument("--skip-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--skip-postgres", action="store_true", help="no PostgreSQL run")
+    parser.add_argument("--skip-sqlite", action="store_true", help="no SQLite run")
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="xops-bench-corr-"))
@@ -388,14 +391,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.environ["AIRFLOW_CONN_MS_TENANT_DEFAULT"] = simulator.connection_json
         simulator.admin.set_faults("hunting_quota=off")
-        results["sqlite"] = run_backend("sqlite", f"sqlite:///{tmp}/bench.db", simulator, args, events)
-        print(f"[naive] {args.slice} stories x {args.events:,} events", flush=True)
-        naive = _naive(results["sqlite"]["keys"], [*events["half"], *events["full"]], args.slice)
+        if not args.skip_sqlite:
+            results["sqlite"] = run_backend("sqlite", f"sqlite:///{tmp}/bench.db", simulator, args, events)
         if not args.skip_postgres:
             with _Postgres() as url:
-                results["postgres"] = run_backend("postgres", url, simulator, args, None)
+                results["postgres"] = run_backend("postgres", url, simulator, args, events)
+        if results and args.slice:
+            # In memory, so once for both backends: the same stories and events.
+            print(f"[naive] {args.slice} stories x {args.events:,} events", flush=True)
+            first = next(iter(results.values()))
+            naive = _naive(first["keys"], [*events.pop("half"), *events.pop("full")], args.slice)
     finally:
         simulator.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     for r in results.values():
         r.pop("keys", None)
     summary = _print_report(results, naive, args)
