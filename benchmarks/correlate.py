@@ -222,8 +222,9 @@ def run_backend(
         keys = _keys(store)
         out["stories"] = len(keys)
         out["hunting"] = _hunting_expectation(keys)
-        print(f"[{name}] {len(keys):,} stories; rebuilding without inputs", flush=True)
-        out["rebuild_without_inputs"] = _rebuild(store)
+        if not args.network_only:
+            print(f"[{name}] {len(keys):,} stories; rebuilding without inputs", flush=True)
+            out["rebuild_without_inputs"] = _rebuild(store)
         plan = EventPlan.for_stories(keys, plant_every=args.plant_every)
         for label in ("half", "full"):
             load = _load()
@@ -241,10 +242,12 @@ def run_backend(
             }
             print(f"[{name}] {label}: {added:,} events stored; network part", flush=True)
             out[f"network_{label}"] = _network_part(store, keys)
-            print(f"[{name}] {label}: correlate", flush=True)
-            out[f"correlate_{label}"] = _correlate(store, simulator)
-        print(f"[{name}] rebuilding with inputs", flush=True)
-        out["rebuild_with_inputs"] = _rebuild(store)
+            if not args.network_only:
+                print(f"[{name}] {label}: correlate", flush=True)
+                out[f"correlate_{label}"] = _correlate(store, simulator)
+        if not args.network_only:
+            print(f"[{name}] rebuilding with inputs", flush=True)
+            out["rebuild_with_inputs"] = _rebuild(store)
         slice_keys = [k for k in keys if k.received_at is not None][: args.slice]
         out["network_slice"] = _network_part(store, slice_keys)
         out["keys"] = keys
@@ -270,90 +273,106 @@ def _naive(keys: list[Any], events: list[Any], slice_size: int) -> dict[str, Any
     }
 
 
-def _print_report(results: dict[str, Any], naive: dict[str, Any] | None, args: argparse.Namespace) -> dict:
-    summary: dict[str, Any] = {"stories_requested": args.stories, "events": args.events}
-    rows = []
-    for name, r in results.items():
-        nh, nf, ch, cf = r["network_half"], r["network_full"], r["correlate_half"], r["correlate_full"]
+def _summary(r: dict[str, Any], naive: dict[str, Any] | None, events: int) -> dict[str, Any]:
+    nh, nf = r["network_half"], r["network_full"]
+    stored = r["load_half"]["elapsed"] + r["load_full"]["elapsed"]
+    s: dict[str, Any] = {
+        "stories": r["stories"],
+        "store_events_s": stored,
+        "store_events_per_s": events / stored,
+        "synthesis_s": r["load_half"].get("synthesis", 0) + r["load_full"].get("synthesis", 0),
+        "network_half_s": nh["elapsed"],
+        "network_full_s": nf["elapsed"],
+        "network_doubling": nf["elapsed"] / nh["elapsed"],
+        "network_query_full_s": nf["query"],
+        "network_matching_full_s": nf["matching"],
+        "candidates_full": nf["candidates"],
+        "matches_full": nf["matches"],
+        **r["hunting"],
+        "slice_indexed_s": r["network_slice"]["elapsed"],
+        "slice_indexed_matches": r["network_slice"]["matches"],
+        "loads": {k: v["load"] for k, v in r.items() if isinstance(v, dict) and "load" in v},
+    }
+    if "correlate_full" in r:
+        ch, cf = r["correlate_half"], r["correlate_full"]
         without, with_ = r["rebuild_without_inputs"], r["rebuild_with_inputs"]
-        tp_without = without["stories"] / without["elapsed"]
-        tp_with = with_["stories"] / with_["elapsed"]
-        s = {
-            "stories": r["stories"],
-            "load_events_s": r["load_half"]["elapsed"] + r["load_full"]["elapsed"],
-            "events_per_s_load": args.events / (r["load_half"]["elapsed"] + r["load_full"]["elapsed"]),
-            "network_half_s": nh["elapsed"],
-            "network_full_s": nf["elapsed"],
-            "network_doubling": nf["elapsed"] / nh["elapsed"],
-            "network_query_full_s": nf["query"],
-            "network_matching_full_s": nf["matching"],
-            "candidates_full": nf["candidates"],
-            "matches_full": nf["matches"],
+        s |= {
             "correlate_half_s": ch["elapsed"],
             "correlate_full_s": cf["elapsed"],
             "correlate_doubling": cf["elapsed"] / ch["elapsed"],
+            "correlate_changed": cf["changed"],
             "hunting_calls": cf["hunting_calls"],
             "simulator_hunting_calls": cf["simulator_hunting_calls"],
-            **r["hunting"],
-            "produce_without_inputs_per_s": tp_without,
-            "produce_with_inputs_per_s": tp_with,
-            "produce_ratio": tp_with / tp_without,
-            "slice_indexed_s": r["network_slice"]["elapsed"],
-            "slice_indexed_matches": r["network_slice"]["matches"],
-            "loads": {k: v["load"] for k, v in r.items() if isinstance(v, dict) and "load" in v},
+            "produce_without_inputs_per_s": without["stories"] / without["elapsed"],
+            "produce_with_inputs_per_s": with_["stories"] / with_["elapsed"],
         }
-        if naive:
-            s["naive_vs_indexed_slice"] = naive["elapsed"] / r["network_slice"]["elapsed"]
-            s["naive_extrapolated_s"] = naive["elapsed"] * r["stories"] / naive["stories"]
-            s["naive_vs_indexed_all"] = s["naive_extrapolated_s"] / nf["elapsed"]
-        summary[name] = s
+        s["produce_ratio"] = s["produce_with_inputs_per_s"] / s["produce_without_inputs_per_s"]
+    if naive:
+        s["naive_vs_indexed_slice"] = naive["elapsed"] / r["network_slice"]["elapsed"]
+        s["naive_extrapolated_s"] = naive["elapsed"] * r["stories"] / naive["stories"]
+        s["naive_vs_indexed_all"] = s["naive_extrapolated_s"] / nf["elapsed"]
+    return s
+
+
+def _rows(name: str, s: dict[str, Any], naive: dict[str, Any] | None, events: int) -> list[tuple[str, ...]]:
+    rows = [
+        (name, "stories / events", f"{s['stories']:,} / {events:,}"),
+        (
+            name,
+            "store events (not a target)",
+            f"{s['store_events_s']:.1f} s ({s['store_events_per_s']:,.0f}/s; synthesis apart)",
+        ),
+        (
+            name,
+            "network part, E/2 -> E",
+            f"{s['network_half_s']:.2f} s -> {s['network_full_s']:.2f} s (x{s['network_doubling']:.2f}; "
+            f"query {s['network_query_full_s']:.2f} s, matching {s['network_matching_full_s']:.2f} s; "
+            f"{s['candidates_full']:,} candidates, {s['matches_full']:,} matches)",
+        ),
+        (
+            name,
+            "hunting: planned / expected_call_count / 5 x ceil(messages/100)",
+            f"{s['planned_queries']} / {s['expected_call_count']} / {s['tables_x_ceil_messages']} "
+            f"({s['messages']:,} messages)",
+        ),
+    ]
+    if "correlate_full_s" in s:
         rows += [
-            (name, "stories / events", f"{r['stories']:,} / {args.events:,}"),
-            (
-                name,
-                "store events (not a target)",
-                f"{s['load_events_s']:.1f} s ({s['events_per_s_load']:,.0f}/s; synthesis apart)",
-            ),
-            (
-                name,
-                "network part, E/2 -> E",
-                f"{nh['elapsed']:.2f} s -> {nf['elapsed']:.2f} s "
-                f"(x{s['network_doubling']:.2f}; query {nf['query']:.2f} s, matching {nf['matching']:.2f} s; "
-                f"{nf['candidates']:,} candidates, {nf['matches']:,} matches)",
-            ),
             (
                 name,
                 "correlate end to end, E/2 -> E",
-                f"{ch['elapsed']:.1f} s -> {cf['elapsed']:.1f} s "
-                f"(x{s['correlate_doubling']:.2f}; {cf['changed']:,} stories rebuilt)",
-            ),
-            (
-                name,
-                "hunting calls / expected_call_count",
-                f"{cf['hunting_calls']} (simulator saw "
-                f"{cf['simulator_hunting_calls']}) / {r['hunting']['expected_call_count']}; "
-                f"5 x ceil({r['hunting']['messages']:,}/100) = {r['hunting']['tables_x_ceil_messages']}",
+                f"{s['correlate_half_s']:.1f} s -> {s['correlate_full_s']:.1f} s "
+                f"(x{s['correlate_doubling']:.2f}; {s['correlate_changed']:,} stories rebuilt; "
+                f"{s['hunting_calls']} hunting calls, the simulator saw {s['simulator_hunting_calls']})",
             ),
             (
                 name,
                 "produce without / with inputs",
-                f"{tp_without:,.0f} / {tp_with:,.0f} stories/s (x{s['produce_ratio']:.3f})",
+                f"{s['produce_without_inputs_per_s']:,.0f} / {s['produce_with_inputs_per_s']:,.0f} "
+                f"stories/s (x{s['produce_ratio']:.3f})",
             ),
         ]
-        if naive:
-            rows.append(
-                (
-                    name,
-                    f"naive vs indexed, {naive['stories']} stories",
-                    (
-                        f"{naive['elapsed']:.2f} s vs {r['network_slice']['elapsed']:.3f} s "
-                        f"(x{s['naive_vs_indexed_slice']:,.0f}); all {r['stories']:,}: "
-                        f"~{s['naive_extrapolated_s']:,.0f} s "
-                        f"vs {nf['elapsed']:.2f} s (x{s['naive_vs_indexed_all']:,.0f}); matches "
-                        f"{naive['matches']} vs {r['network_slice']['matches']}"
-                    ),
-                )
+    if naive:
+        rows.append(
+            (
+                name,
+                f"naive vs indexed, {naive['stories']} stories",
+                f"{naive['elapsed']:.2f} s vs {s['slice_indexed_s']:.3f} s "
+                f"(x{s['naive_vs_indexed_slice']:,.0f}); all {s['stories']:,}: "
+                f"~{s['naive_extrapolated_s']:,.0f} s vs {s['network_full_s']:.2f} s "
+                f"(x{s['naive_vs_indexed_all']:,.0f}); matches {naive['matches']} vs "
+                f"{s['slice_indexed_matches']}",
             )
+        )
+    return rows
+
+
+def _print_report(results: dict[str, Any], naive: dict[str, Any] | None, args: argparse.Namespace) -> dict:
+    summary: dict[str, Any] = {"stories_requested": args.stories, "events": args.events}
+    rows: list[tuple[str, ...]] = []
+    for name, r in results.items():
+        summary[name] = _summary(r, naive, args.events)
+        rows += _rows(name, summary[name], naive, args.events)
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     print()
     for row in rows:
@@ -373,6 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plant-every", type=int, default=100, help="one event in this many is planted")
     parser.add_argument("--skip-postgres", action="store_true", help="no PostgreSQL run")
     parser.add_argument("--skip-sqlite", action="store_true", help="no SQLite run")
+    parser.add_argument(
+        "--network-only",
+        action="store_true",
+        help="only the network part and the naive baseline: no correlate run, no producer comparison",
+    )
     args = parser.parse_args(argv)
 
     tmp = Path(tempfile.mkdtemp(prefix="xops-bench-corr-"))
