@@ -30,44 +30,19 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import math
 import os
 import shutil
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
-PG_ADMIN_URL = os.environ.get("XOPS_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 HUNTING_ROUTE = "/v1.0/security/runHuntingQuery"
 INTEGRATION = "bench"
 LOAD_BATCH = 20_000
-
-
-class _Postgres:
-    """A uniquely named benchmark database on the local server, dropped afterwards."""
-
-    def __init__(self) -> None:
-        self.name = f"xops_bench_corr_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-
-    def __enter__(self) -> str:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
-
-    def __exit__(self, *exc: object) -> None:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
 
 
 def _load() -> float:
@@ -158,25 +133,6 @@ def _correlate(store: Any, simulator: Any) -> dict[str, Any]:
     }
 
 
-def _hunting_expectation(keys: list[Any]) -> dict[str, int]:
-    from xops_provider.correlation.kql import HUNTING_BATCH_SIZE, HUNTING_TABLES, expected_call_count
-    from xops_provider.correlation.pipeline import plan_for_stories
-
-    plan = plan_for_stories(keys)
-    counts: dict[str, set[str]] = {}
-    for query in plan.queries if plan else ():
-        for kind, value in query.values:
-            counts.setdefault(kind, set()).add(value)
-    messages = len(counts.get("message_id", ()))
-    return {
-        "planned_queries": len(plan.queries) if plan else 0,
-        "expected_call_count": expected_call_count(value_counts={k: len(v) for k, v in counts.items()}),
-        "values": sum(len(v) for v in counts.values()),
-        "messages": messages,
-        "tables_x_ceil_messages": len(HUNTING_TABLES) * math.ceil(messages / HUNTING_BATCH_SIZE),
-    }
-
-
 def _batches(plan: Any, label: str, args: argparse.Namespace, events: dict[str, list[Any]]) -> Any:
     """The events of one half in batches: synthesised on first use, then replayed (both backends
     store the same events, and the naive baseline reads them)."""
@@ -196,7 +152,7 @@ def run_backend(
     name: str, url: str, simulator: Any, args: argparse.Namespace, events: dict[str, list[Any]]
 ) -> dict[str, Any]:
     """One backend end to end; ``events`` holds the events once synthesised."""
-    from correlate_data import EventPlan
+    from correlate_data import EventPlan, hunting_expectation
 
     from xops_provider.hooks.defender import DefenderIncidentsHook
     from xops_provider.models.timestamps import GraphTime
@@ -221,7 +177,7 @@ def run_backend(
         out["first_produce_s"] = time.perf_counter() - started
         keys = _keys(store)
         out["stories"] = len(keys)
-        out["hunting"] = _hunting_expectation(keys)
+        out["hunting"] = hunting_expectation(keys)
         if not args.network_only:
             print(f"[{name}] {len(keys):,} stories; rebuilding without inputs", flush=True)
             out["rebuild_without_inputs"] = _rebuild(store)
@@ -402,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="xops-bench-corr-"))
     os.environ.setdefault("AIRFLOW_HOME", str(tmp / "airflow"))
     os.environ["AIRFLOW__LOGGING__LOGGING_LEVEL"] = "WARNING"
+    from correlate_data import BenchDatabase
+
     from xops_provider.simulator.process import SimulatorProcess
 
     started = dt.datetime.now(dt.UTC)
@@ -418,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_sqlite:
             results["sqlite"] = run_backend("sqlite", f"sqlite:///{tmp}/bench.db", simulator, args, events)
         if not args.skip_postgres:
-            with _Postgres() as url:
+            with BenchDatabase() as url:
                 results["postgres"] = run_backend("postgres", url, simulator, args, events)
         if results and args.slice:
             # In memory, so once for both backends: the same stories and events.

@@ -1,4 +1,5 @@
-"""Synthesised network events for ``benchmarks/correlate.py``, and the naive per-story scan.
+"""Synthesised network events for ``benchmarks/correlate.py``, the naive per-story scan, the
+hunting plan's size and the benchmark's PostgreSQL database.
 
 Event ``i`` is computed from ``i`` alone (a SplitMix64 hash), like the simulator's generator, so
 the even positions of a run of ``E`` events are a run of ``E/2`` over the same span: doubling only
@@ -11,14 +12,20 @@ hosts no story names.
 from __future__ import annotations
 
 import json
+import math
+import os
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from xops_provider.correlation.facts import NetworkEvent, fact_key
 from xops_provider.correlation.keys import StoryKeys
+from xops_provider.correlation.kql import HUNTING_BATCH_SIZE, HUNTING_TABLES, expected_call_count
 from xops_provider.correlation.matching import MatchPolicy, match_story
+from xops_provider.correlation.pipeline import plan_for_stories
 from xops_provider.models.timestamps import GraphTime
 
+PG_ADMIN_URL = os.environ.get("XOPS_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 _MASK = (1 << 64) - 1
 NOISE_USERS = 5_000
 NOISE_HOSTS = 20_000
@@ -109,3 +116,43 @@ def naive_scan(
 ) -> int:
     """``match_story`` over every event for each story: the baseline. Returns the matches found."""
     return sum(len(match_story(k, network=events, policy=policy).network) for k in keys)
+
+
+class BenchDatabase:
+    """A uniquely named benchmark database on the local server, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name = f"xops_bench_corr_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> str:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def __exit__(self, *exc: object) -> None:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+
+
+def hunting_expectation(keys: Sequence[StoryKeys]) -> dict[str, int]:
+    """The hunting plan's size: its queries, ``expected_call_count`` and the brief's
+    ``tables x ceil(messages / batch)``."""
+    plan = plan_for_stories(keys)
+    counts: dict[str, set[str]] = {}
+    for query in plan.queries if plan else ():
+        for kind, value in query.values:
+            counts.setdefault(kind, set()).add(value)
+    messages = len(counts.get("message_id", ()))
+    return {
+        "planned_queries": len(plan.queries) if plan else 0,
+        "expected_call_count": expected_call_count(value_counts={k: len(v) for k, v in counts.items()}),
+        "values": sum(len(v) for v in counts.values()),
+        "messages": messages,
+        "tables_x_ceil_messages": len(HUNTING_TABLES) * math.ceil(messages / HUNTING_BATCH_SIZE),
+    }
