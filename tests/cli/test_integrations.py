@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.faults.helpers import store_conn_env
+from tests.faults.helpers import set_watermark, store_conn_env
 from xops_provider.cli import main
 from xops_provider.models.health import CONNECTED, RunOutcome
 from xops_provider.models.timestamps import GraphTime
@@ -78,17 +78,8 @@ class TestShow:
     def test_health_and_lag(self, url, capsys):
         assert run(capsys, "add", "acme", "--conn-id", "ms_acme")[0] == 0
         watermark = GraphTime.now().shift(seconds=-7200)
+        set_watermark(url, integration="acme", tenant_id="tenant-acme", watermark=watermark)
         with Store.open(url) as store:
-            store.sync.commit_batch(
-                integration="acme",
-                tenant_id="tenant-acme",
-                versions=[],
-                quarantined=[],
-                watermark=watermark,
-                seen=[],
-                overlap_seconds=300,
-                lookback_start=watermark,
-            )
             store.integrations.record_run("acme", RunOutcome(ok=True, status=CONNECTED, throttled=4))
         code, out, _ = run(capsys, "show", "acme")
         assert code == 0

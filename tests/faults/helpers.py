@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -168,3 +172,42 @@ def graph_heads(admin: Any) -> dict[str, int]:
     from xops_provider.models.timestamps import GraphTime
 
     return {i["id"]: GraphTime.parse(i["lastUpdateDateTime"]).ticks for i in admin.incidents()}
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_child(module: str, url: str) -> subprocess.Popen[bytes]:
+    """Run ``python -m module url`` from the checkout, to be killed mid-run by a crash test.
+
+    :param module: the child's module, for example ``tests.faults.ingest_child``.
+    :param url: the store it writes to.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-m", module, url],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def set_watermark(url: str, *, integration: str, tenant_id: str, watermark: Any) -> None:
+    """Give an integration a sync watermark, as a committed empty batch does.
+
+    :param url: the store's SQLAlchemy URL.
+    :param integration: the integration.
+    :param tenant_id: its tenant.
+    :param watermark: the ``GraphTime`` watermark.
+    """
+    with Store.open(url) as store:
+        store.sync.commit_batch(
+            integration=integration,
+            tenant_id=tenant_id,
+            versions=[],
+            quarantined=[],
+            watermark=watermark,
+            seen=[],
+            overlap_seconds=300,
+            lookback_start=watermark,
+        )

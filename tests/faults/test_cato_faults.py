@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sqlalchemy import select
 
+from tests.faults.helpers import start_child
 from xops_provider.correlation.network_feeds import parse_cato_record
 from xops_provider.hooks.cato import CatoEventsHook
 from xops_provider.operators.network import pull_cato_events
 from xops_provider.store import Store
 from xops_provider.store import tables as t
 
-REPO = Path(__file__).resolve().parents[2]
 EVENTS = 6000
 
 
@@ -45,14 +42,7 @@ class TestCatoCrash:
         simulator.admin.generate_network_events(EVENTS, seed=41, cato=True, device=False)
         path = tmp_path / "crashed.db"
         url = f"sqlite:///{path}"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.cato_child", url],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        child = start_child("tests.faults.cato_child", url)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and child.poll() is None:

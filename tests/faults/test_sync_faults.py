@@ -7,10 +7,7 @@ version or incident is stored twice.
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -23,6 +20,7 @@ from tests.faults.helpers import (
     LOOKBACK,
     assert_clean,
     graph_heads,
+    start_child,
     stored_heads,
     stored_versions,
     synced,
@@ -32,8 +30,6 @@ from xops_provider.models.timestamps import GraphTime
 from xops_provider.operators.ingest import ingest_incidents
 from xops_provider.store import Store
 from xops_provider.store import tables as t
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -199,14 +195,7 @@ class TestCrash:
     def test_sigkill_mid_batch_then_rerun(self, simulator, tmp_path, capsys):
         simulator.admin.reset(scenario="generated", incidents=600, seed=39, faults="slow=80ms")
         crashed = f"sqlite:///{tmp_path}/crashed.db"
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.ingest_child", crashed],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        child = start_child("tests.faults.ingest_child", crashed)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and child.poll() is None:

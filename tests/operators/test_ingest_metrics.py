@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.faults.helpers import set_watermark
 from xops_provider.models.timestamps import GraphTime
-from xops_provider.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,17 +60,7 @@ def test_metrics_reach_statsd(statsd_listener, tmp_path):
     pytest.importorskip("statsd")
     url = f"sqlite:///{tmp_path}/stories.db"
     watermark = GraphTime.now().shift(seconds=-600)
-    with Store.open(url) as store:
-        store.sync.commit_batch(
-            integration="acme",
-            tenant_id="t",
-            versions=[],
-            quarantined=[],
-            watermark=watermark,
-            seen=[],
-            overlap_seconds=300,
-            lookback_start=watermark,
-        )
+    set_watermark(url, integration="acme", tenant_id="t", watermark=watermark)
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
